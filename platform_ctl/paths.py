@@ -1,0 +1,78 @@
+"""Where things live: the project (specs, generated state), the collection, caches, user config."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from platform_ctl.errors import PlatformCtlError
+
+#: The collection's own files (ansible/, roles/, molecule/) sit beside the package.
+COLLECTION_ROOT = Path(__file__).resolve().parent.parent
+
+_ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+
+
+def check_env_name(env: str) -> str:
+    """Return ``env`` if it is a valid environment name, else raise.
+
+    Environment names become container, network and droplet name parts, so they are short
+    lower-case DNS labels.
+    """
+    if not _ENV_NAME.match(env):
+        raise PlatformCtlError(
+            f"environment name {env!r} is not allowed: use 1-20 characters of a-z, 0-9 and '-', "
+            "starting with a letter",
+            exit_code=2,
+        )
+    return env
+
+
+@dataclass(frozen=True)
+class Project:
+    """A checkout holding ``inventories/<env>/`` and the generated ``.platform/<env>/`` state."""
+
+    root: Path
+
+    @classmethod
+    def discover(cls, explicit: Path | None = None) -> Project:
+        """The project at ``explicit``, or the first directory upward from cwd with ``inventories/``."""
+        if explicit is not None:
+            return cls(explicit.resolve())
+        here = Path.cwd().resolve()
+        for candidate in (here, *here.parents):
+            if (candidate / "inventories").is_dir():
+                return cls(candidate)
+        return cls(COLLECTION_ROOT)
+
+    def env_dir(self, env: str) -> Path:
+        return self.root / "inventories" / check_env_name(env)
+
+    def spec_path(self, env: str) -> Path:
+        return self.env_dir(env) / "platform.yml"
+
+    def vault_path(self, env: str) -> Path:
+        return self.env_dir(env) / "group_vars" / "all" / "vault.yml"
+
+    def state_dir(self, env: str) -> Path:
+        return self.root / ".platform" / check_env_name(env)
+
+
+def cache_dir() -> Path:
+    """Downloads and builds shared by every project of this user (``~/.cache/platform-ctl``)."""
+    override = os.environ.get("PLATFORM_CACHE_DIR")
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "platform-ctl"
+
+
+def config_dir() -> Path:
+    """The user's configuration directory: vault passwords live here, outside any repository."""
+    override = os.environ.get("PLATFORM_CONFIG_DIR")
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "platform-ctl"
