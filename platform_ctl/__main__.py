@@ -1,0 +1,3 @@
+from platform_ctl.cli import main
+
+main()

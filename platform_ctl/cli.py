@@ -1,0 +1,187 @@
+"""The `platform-ctl` command: thin wrappers around the core functions.
+
+Each command parses its options, calls one core function and renders the result. Heavy imports
+stay inside the commands so `--help` is fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from platform_ctl import __version__
+from platform_ctl.errors import PlatformCtlError
+from platform_ctl.params import debug_option, env_argument, json_option, project_dir_option
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def boundary(func: F) -> F:
+    """Turn PlatformCtlError into one message and its exit code; tracebacks only with --debug."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        try:
+            return func(*args, **kwargs)
+        except PlatformCtlError as exc:
+            if ctx.find_root().params.get("debug"):
+                raise
+            from rich.markup import escape
+
+            from platform_ctl.display import err_console, show_playbook_failure
+            from platform_ctl.errors import PlaybookFailed
+
+            if isinstance(exc, PlaybookFailed):
+                show_playbook_failure(exc)
+            err_console.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted: run the same command again to resume", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _env(ctx: click.Context, name: str) -> Any:
+    from platform_ctl.environment import Environment
+    from platform_ctl.paths import Project
+
+    return Environment.load(Project.discover(ctx.obj["project_dir"]), name)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="platform-ctl")
+@project_dir_option
+@debug_option
+@click.pass_context
+def main(ctx: click.Context, project_dir: Path | None, debug: bool) -> None:
+    """Provision and operate the data platform described by inventories/ENV/platform.yml."""
+    ctx.obj = {"project_dir": project_dir, "debug": debug}
+
+
+@main.command()
+@env_argument
+@click.option("--provider", type=click.Choice(["digitalocean", "local"]), default=None,
+              help="Backend of the new environment (default: local for `local`, else digitalocean).")
+@click.option("--region", default=None, help="DigitalOcean region slug, e.g. fra1.")
+@click.option("--force", is_flag=True, help="Overwrite an existing platform.yml.")
+@click.pass_context
+@boundary
+def init(ctx: click.Context, env: str, provider: str | None, region: str | None, force: bool) -> None:
+    """Scaffold inventories/ENV/: spec, group_vars and a vault of generated secrets."""
+    from platform_ctl.display import console
+    from platform_ctl.envinit import init_environment
+    from platform_ctl.paths import Project
+
+    project = Project.discover(ctx.obj["project_dir"])
+    result = init_environment(project, env, provider=provider or ("local" if env == "local" else "digitalocean"),
+                              region=region, force=force)
+    for path in result.created:
+        console.print(f"created {path}")
+    console.print(f"next: edit inventories/{env}/platform.yml, then `platform-ctl deploy {env}`")
+
+
+@main.command()
+@env_argument
+@click.pass_context
+@boundary
+def validate(ctx: click.Context, env: str) -> None:
+    """Check inventories/ENV/platform.yml without touching anything."""
+    environment = _env(ctx, env)
+    click.echo(f"{environment.project.spec_path(env)}: valid ({len(environment.spec.hosts())} hosts)")
+
+
+@main.command()
+@env_argument
+@click.option("--from", "from_phase", default=None, metavar="PHASE",
+              help="Start at this phase even if an earlier run completed it.")
+@json_option
+@click.pass_context
+@boundary
+def deploy(ctx: click.Context, env: str, from_phase: str | None, as_json: bool) -> None:
+    """Create the hosts, converge every role and verify the result."""
+    from platform_ctl.deploy import deploy as run_deploy
+    from platform_ctl.display import reporter, show_deploy, show_verify
+
+    environment = _env(ctx, env)
+    with reporter(as_json) as report:
+        result = run_deploy(environment, report, from_phase=from_phase)
+    if not as_json:
+        if result.verify is not None:
+            show_verify(result.verify)
+        show_deploy(result, vault_hint=str(environment.project.vault_path(env)))
+
+
+@main.command()
+@env_argument
+@click.pass_context
+@boundary
+def verify(ctx: click.Context, env: str) -> None:
+    """Run the shipped testinfra checks against every host; print a table per host."""
+    from platform_ctl.display import show_verify
+    from platform_ctl.errors import VerifyFailed
+    from platform_ctl.verify import verify as run_verify
+
+    report = run_verify(_env(ctx, env))
+    show_verify(report)
+    if not report.ok:
+        raise VerifyFailed(f"verify {env}: {report.failed_summary()}")
+
+
+@main.command()
+@env_argument
+@click.pass_context
+@boundary
+def status(ctx: click.Context, env: str) -> None:
+    """Show every host of the environment: state and SSH reachability."""
+    from platform_ctl.display import show_status
+    from platform_ctl.operations import status as run_status
+
+    hosts = run_status(_env(ctx, env))
+    show_status(env, hosts)
+    if not all(h.state == "running" and h.ssh for h in hosts):
+        sys.exit(1)
+
+
+@main.command()
+@env_argument
+@click.option("--with-data", is_flag=True, help="Delete volumes too (the spec's allow_volume_deletion does the same).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+@boundary
+def destroy(ctx: click.Context, env: str, with_data: bool, yes: bool) -> None:
+    """Remove every host and network of the environment (volumes only with --with-data)."""
+    from platform_ctl.display import reporter
+    from platform_ctl.operations import destroy as run_destroy
+
+    environment = _env(ctx, env)
+    if environment.spec.provider != "local" and not yes:
+        click.confirm(f"Destroy every host of {env}?", abort=True)
+    with reporter(False) as report:
+        run_destroy(environment, report, with_data=with_data)
+    click.echo(f"destroyed {env}")
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@env_argument
+@click.argument("host")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+@boundary
+def ssh(ctx: click.Context, env: str, host: str, command: tuple[str, ...]) -> None:
+    """Open a shell on HOST (or run COMMAND there) as the admin user."""
+    from platform_ctl.operations import ssh_argv
+
+    argv = ssh_argv(_env(ctx, env), host, command)
+    os.execvp(argv[0], argv)  # noqa: S606 - replaces this process with the user's ssh session
+
+
+if __name__ == "__main__":
+    main()

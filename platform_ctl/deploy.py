@@ -1,0 +1,173 @@
+"""`deploy`: validate → preflight → infrastructure → inventory → connect → playbooks → verify → summary.
+
+Each phase records its completion in ``.platform/<env>/deploy.json``. A deploy that stopped (failed,
+killed) resumes at the first phase it had not completed, as long as the spec is unchanged; a
+finished deploy runs every phase again (which is how a second deploy proves it is a no-op).
+``from_phase`` forces a start at a given phase.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from platform_ctl.errors import InfrastructureError, PlatformCtlError
+from platform_ctl.events import Event, Reporter, discard
+
+if TYPE_CHECKING:
+    from platform_ctl.environment import Environment
+    from platform_ctl.infra import Access, Host
+    from platform_ctl.runner import PlaybookResult
+    from platform_ctl.verify import VerifyReport
+
+#: Playbook phases in dependency order; each is ansible/playbooks/<phase>.yml.
+PLAYBOOK_PHASES: tuple[str, ...] = ("base",)
+PHASES: tuple[str, ...] = ("infrastructure", "inventory", "connect", *PLAYBOOK_PHASES, "verify")
+
+
+@dataclass
+class DeployResult:
+    env: str
+    resumed_from: str | None
+    skipped: list[str] = field(default_factory=list)
+    durations: dict[str, float] = field(default_factory=dict)
+    playbooks: dict[str, PlaybookResult] = field(default_factory=dict)
+    hosts: list[Host] = field(default_factory=list)
+    verify: VerifyReport | None = None
+    notices: list[str] = field(default_factory=list)
+
+    def changed_per_host(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for result in self.playbooks.values():
+            for host, stats in result.stats.items():
+                totals[host] = totals.get(host, 0) + stats.changed
+        return totals
+
+
+class PhaseState:
+    """The record of which phases of the current deploy have completed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, object] = json.loads(path.read_text()) if path.exists() else {}
+
+    @property
+    def completed(self) -> list[str]:
+        return list(self.data.get("completed", []))  # type: ignore[call-overload]
+
+    def start(self, digest: str, keep: list[str]) -> None:
+        self.data = {"spec_digest": digest, "completed": keep, "finished": False,
+                     "started": datetime.now(UTC).isoformat()}
+        self._save()
+
+    def done(self, phase: str) -> None:
+        completed = self.completed
+        if phase not in completed:
+            completed.append(phase)
+        self.data["completed"] = completed
+        self._save()
+
+    def finish(self) -> None:
+        self.data["finished"] = True
+        self.data["finished_at"] = datetime.now(UTC).isoformat()
+        self._save()
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=2) + "\n")
+        tmp.replace(self.path)
+
+
+def plan_phases(state: PhaseState, digest: str, from_phase: str | None) -> tuple[list[str], str | None]:
+    """Phases to run and the phase a resumed deploy starts at (None for a full run)."""
+    if from_phase is not None:
+        if from_phase not in PHASES:
+            raise PlatformCtlError(f"--from {from_phase}: no such phase; allowed: {', '.join(PHASES)}", 2)
+        start = PHASES.index(from_phase)
+        return list(PHASES[start:]), from_phase
+    if state.data and not state.data.get("finished") and state.data.get("spec_digest") == digest:
+        todo = [p for p in PHASES if p not in state.completed]
+        if todo and len(todo) < len(PHASES):
+            return todo, todo[0]
+    return list(PHASES), None
+
+
+def deploy(
+    env: Environment,
+    report: Reporter = discard,
+    from_phase: str | None = None,
+) -> DeployResult:
+    """Bring the environment to its spec; raise a PlatformCtlError at the first failing phase."""
+    from platform_ctl.spec import spec_digest
+
+    digest = spec_digest(env.spec)
+    state = PhaseState(env.state_dir / "deploy.json")
+    todo, resumed = plan_phases(state, digest, from_phase)
+    skipped = [p for p in PHASES if p not in todo]
+    # Report preflight problems before creating anything in the state directory.
+    report(Event("phase_start", phase="preflight"))
+    env.backend.preflight(env.spec)
+    vault = _ensure_vault(env)
+    report(Event("phase_done", phase="preflight"))
+    state.start(digest, keep=skipped)
+    result = DeployResult(env.name, resumed, skipped)
+    for phase in skipped:
+        report(Event("phase_skip", phase=phase, message="completed by the previous run"))
+    access = env.access(create=True)
+    for phase in todo:
+        started = time.monotonic()
+        report(Event("phase_start", phase=phase))
+        try:
+            _run_phase(env, phase, access, vault, report, result)
+        except PlatformCtlError as exc:
+            report(Event("phase_failed", phase=phase, message=exc.message))
+            raise
+        result.durations[phase] = time.monotonic() - started
+        state.done(phase)
+        report(Event("phase_done", phase=phase, data={"seconds": result.durations[phase]}))
+    state.finish()
+    result.hosts = result.hosts or env.backend.hosts(env.spec)
+    return result
+
+
+def _ensure_vault(env: Environment) -> Path | None:
+    from platform_ctl.vault import ensure_vault
+
+    ensure_vault(env.project, env.name)
+    return env.vault_password_file()
+
+
+def _run_phase(env: Environment, phase: str, access: Access, vault: Path | None, report: Reporter,
+               result: DeployResult) -> None:
+    if phase == "infrastructure":
+        result.hosts = env.backend.apply(env.spec, access, report)
+    elif phase == "inventory":
+        from platform_ctl.inventory import write_inventory
+
+        result.hosts = result.hosts or env.backend.hosts(env.spec)
+        write_inventory(env.project, env.spec, result.hosts, access)
+    elif phase == "connect":
+        from platform_ctl.access import wait_for_ssh
+
+        result.hosts = result.hosts or env.backend.hosts(env.spec)
+        silent = wait_for_ssh({h.name: h.public_ip for h in result.hosts})
+        if silent:
+            raise InfrastructureError(f"no SSH answer within 120s from: {', '.join(silent)}")
+    elif phase in PLAYBOOK_PHASES:
+        from platform_ctl.runner import run_playbook
+
+        result.playbooks[phase] = run_playbook(
+            f"{phase}.yml", env.inventory, env.state_dir, report, phase, vault_password_file=vault,
+        )
+    elif phase == "verify":
+        from platform_ctl.errors import VerifyFailed
+        from platform_ctl.verify import verify
+
+        result.verify = verify(env, report)
+        if not result.verify.ok:
+            raise VerifyFailed(f"verify {env.name}: {result.verify.failed_summary()}")

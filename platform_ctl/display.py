@@ -1,0 +1,162 @@
+"""How the CLI shows progress and results (rich). Core code never imports this."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from platform_ctl.events import Event
+
+if TYPE_CHECKING:
+    from platform_ctl.deploy import DeployResult
+    from platform_ctl.errors import PlaybookFailed
+    from platform_ctl.infra import HostStatus
+    from platform_ctl.verify import VerifyReport
+
+console = Console(stderr=False, highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+STATUS_STYLE = {"ok": "green", "changed": "yellow", "failed": "red", "unreachable": "red",
+                "skipped": "dim", "ignored": "dim", "error": "red"}
+
+
+class JsonEvents:
+    """Reporter printing one JSON object per event."""
+
+    def __call__(self, event: Event) -> None:
+        print(json.dumps(asdict(event), default=str), flush=True)
+
+    def __enter__(self) -> JsonEvents:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class LiveProgress:
+    """Reporter showing the phase, the task and per-host ok/changed/failed counts as they happen."""
+
+    def __init__(self) -> None:
+        self.phase = ""
+        self.task = ""
+        self.counts: dict[str, dict[str, int]] = {}
+        self.live = Live(self._render(), console=console, refresh_per_second=8, transient=True)
+
+    def __enter__(self) -> LiveProgress:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.__exit__(None, None, None)
+
+    def _render(self) -> Group:
+        table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+        for col in ("host", "ok", "changed", "failed"):
+            table.add_column(col, justify="left" if col == "host" else "right")
+        for host, c in sorted(self.counts.items()):
+            table.add_row(host, str(c.get("ok", 0)), Text(str(c.get("changed", 0)), "yellow"),
+                          Text(str(c.get("failed", 0)), "red" if c.get("failed") else ""))
+        head = Text.assemble(("phase ", "dim"), (self.phase, "bold cyan"), ("  task ", "dim"), self.task[:70])
+        return Group(head, table)
+
+    def __call__(self, event: Event) -> None:
+        out = self.live.console
+        if event.kind == "phase_start":
+            self.phase, self.task, self.counts = event.phase, "", {}
+            out.print(f"[bold cyan]▶ {event.phase}[/]")
+        elif event.kind == "phase_done":
+            seconds = event.data.get("seconds")
+            out.print(f"[green]✓ {event.phase}[/]" + (f" [dim]{seconds:.1f}s[/]" if seconds is not None else ""))
+        elif event.kind == "phase_skip":
+            out.print(f"[dim]↷ {event.phase}: {escape(event.message)}[/]")
+        elif event.kind == "phase_failed":
+            out.print(f"[red]✗ {event.phase}[/]")
+        elif event.kind == "task":
+            self.task = f"{event.host}: {event.task}" if event.host else event.task
+        elif event.kind == "host_result" and event.host:
+            bucket = "failed" if event.status in ("failed", "unreachable", "error") else (
+                "changed" if event.status == "changed" else "ok")
+            self.counts.setdefault(event.host, {})[bucket] = self.counts.get(event.host, {}).get(bucket, 0) + 1
+        elif event.kind == "message":
+            out.print(f"  [dim]{event.phase}:[/] {escape(event.message)}")
+        self.live.update(self._render())
+
+
+def reporter(as_json: bool) -> JsonEvents | LiveProgress:
+    return JsonEvents() if as_json else LiveProgress()
+
+
+def show_deploy(result: DeployResult, vault_hint: str) -> None:
+    table = Table(title=f"deploy {result.env}", title_justify="left")
+    for col in ("host", "groups", "address", "ok", "changed", "failed"):
+        table.add_column(col)
+    stats: dict[str, dict[str, int]] = {}
+    for pb in result.playbooks.values():
+        for host, s in pb.stats.items():
+            agg = stats.setdefault(host, {"ok": 0, "changed": 0, "failed": 0})
+            agg["ok"] += s.ok
+            agg["changed"] += s.changed
+            agg["failed"] += s.failed + s.unreachable
+    for h in result.hosts:
+        row = stats.get(h.name, {})
+        table.add_row(h.name, ",".join(h.groups), h.private_ip, str(row.get("ok", "-")),
+                      str(row.get("changed", "-")), str(row.get("failed", "-")))
+    console.print(table)
+    if result.resumed_from:
+        console.print(f"resumed at phase [bold]{result.resumed_from}[/] (skipped: {', '.join(result.skipped)})")
+    if result.verify is not None:
+        passed = sum(r.outcome == "passed" for r in result.verify.results)
+        console.print(f"verify: {passed}/{len(result.verify.results)} checks passed")
+    for notice in result.notices:
+        console.print(f"[yellow]notice:[/] {notice}")
+    console.print(f"changed={sum(result.changed_per_host().values())} in total; secrets: {vault_hint}")
+    console.print(f"ssh: platform-ctl ssh {result.env} HOST")
+
+
+def show_verify(report: VerifyReport) -> None:
+    table = Table(title="verify", title_justify="left")
+    for col in ("host", "passed", "failed", "failing checks"):
+        table.add_column(col)
+    for host, results in sorted(report.by_host().items()):
+        bad = [r for r in results if r.outcome not in ("passed", "skipped")]
+        table.add_row(host, str(len(results) - len(bad)), Text(str(len(bad)), "red" if bad else "green"),
+                      Text("\n".join(f"{r.check}: {r.message}" for r in bad)))
+    console.print(table)
+    verdict = "[green]all green[/]" if report.ok else f"[red]FAILED[/] (log: {escape(str(report.log))})"
+    console.print(f"verify: {sum(r.outcome == 'passed' for r in report.results)}/{len(report.results)} passed, "
+                  + verdict)
+
+
+def show_status(env: str, hosts: list[HostStatus]) -> None:
+    table = Table(title=f"status {env}", title_justify="left")
+    for col in ("host", "groups", "address", "state", "ssh"):
+        table.add_column(col)
+    for h in hosts:
+        up = h.state == "running" and h.ssh
+        table.add_row(h.name, ",".join(h.groups), h.address or "-",
+                      Text(h.state, "green" if h.state == "running" else "red"),
+                      Text("up" if h.ssh else "down", "green" if up else "red"))
+    console.print(table)
+    console.print(f"{sum(h.state == 'running' and h.ssh for h in hosts)}/{len(hosts)} hosts up")
+
+
+def show_playbook_failure(exc: PlaybookFailed) -> None:
+    table = Table(title=f"{exc.playbook} failed", title_justify="left", title_style="bold red")
+    for col in ("host", "task", "message"):
+        table.add_column(col, overflow="fold")
+    for host, task, msg in exc.failures[:20]:
+        table.add_row(Text(host), Text(task), Text(msg))
+    err_console.print(table)
+    err_console.print(f"full log: {exc.log}")
+
+
+def is_interactive() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,348 @@
+"""The `local` backend: each droplet is a systemd container on one bridge network per environment.
+
+What DigitalOcean gives a droplet, this backend imitates:
+
+* the VPC is a Docker bridge network with the spec's ``vpc_cidr``; addresses are stable per host
+  name (kept in ``.platform/<env>/local/addresses.json``), so adding a host never renumbers others;
+* a block volume is a sparse file on a loop device, handed to the container at DigitalOcean's
+  by-id path, so roles format and mount it exactly as on a droplet;
+* the size slug becomes the container's memory and CPU limit (CPUs capped at the machine's count);
+* cloud-init's first-boot work (admin user, SSH key, passwordless sudo) is a one-time bootstrap.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from platform_ctl.access import ssh_answers
+from platform_ctl.errors import InfrastructureError, PreflightError
+from platform_ctl.events import Event, Reporter
+from platform_ctl.infra import Access, Host, HostStatus, Volume, volume_device
+from platform_ctl.infra.image import ensure_image
+
+if TYPE_CHECKING:
+    import docker
+    from docker.models.containers import Container
+
+    from platform_ctl.spec import HostPlan, Spec
+
+LABEL_ENV = "platform-ctl.env"
+LABEL_HOST = "platform-ctl.host"
+#: Memory the machine keeps for itself, Docker, Ansible and the test runner.
+MACHINE_RESERVE_MB = 2048
+FIRST_HOST_OFFSET = 10
+
+# cloud-init's part on DigitalOcean: runs once per droplet, before Ansible ever connects.
+BOOTSTRAP = r"""
+set -eu
+marker=/var/lib/platform-ctl/bootstrapped
+[ -e "$marker" ] && exit 0
+user="$1"; key="$2"
+id -u "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
+install -d -m 0700 -o "$user" -g "$user" "/home/$user/.ssh"
+printf '%s\n' "$key" > "/home/$user/.ssh/authorized_keys"
+chown "$user:$user" "/home/$user/.ssh/authorized_keys"
+chmod 0600 "/home/$user/.ssh/authorized_keys"
+printf '%s ALL=(ALL) NOPASSWD:ALL\n' "$user" > /etc/sudoers.d/90-cloud-init-users
+chmod 0440 /etc/sudoers.d/90-cloud-init-users
+mkdir -p /var/lib/platform-ctl && touch "$marker"
+"""
+
+
+def machine_memory_mb() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    raise PreflightError("cannot read MemTotal from /proc/meminfo")
+
+
+class LocalBackend:
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self._client: docker.DockerClient | None = None
+
+    # -- names -------------------------------------------------------------------------------
+    @staticmethod
+    def network_name(spec: Spec) -> str:
+        return f"platform-{spec.name}"
+
+    @staticmethod
+    def container_name(spec: Spec, host: str) -> str:
+        return f"platform-{spec.name}-{host}"
+
+    @property
+    def volume_dir(self) -> Path:
+        return self.state_dir / "volumes"
+
+    @property
+    def _addresses_file(self) -> Path:
+        return self.state_dir / "local" / "addresses.json"
+
+    # -- docker ------------------------------------------------------------------------------
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            import docker
+
+            try:
+                self._client = docker.from_env(timeout=120)
+                self._client.ping()
+            except Exception as exc:
+                raise PreflightError(
+                    f"no Docker daemon answers ({exc.__class__.__name__}): run scripts/setup.sh, "
+                    "which installs and starts Docker Engine"
+                ) from exc
+        return self._client
+
+    def _containers(self, spec: Spec) -> dict[str, Container]:
+        found = self.client.containers.list(all=True, filters={"label": f"{LABEL_ENV}={spec.name}"})
+        return {c.labels[LABEL_HOST]: c for c in found}
+
+    # -- preflight ---------------------------------------------------------------------------
+    def preflight(self, spec: Spec) -> None:
+        self.client  # noqa: B018 - connects, or raises a PreflightError saying how to fix it
+        budget = machine_memory_mb() - MACHINE_RESERVE_MB
+        wanted = spec.total_memory_mb()
+        if wanted > budget:
+            raise PreflightError(
+                f"the local environment {spec.name!r} asks for {wanted} MiB of droplet memory but this "
+                f"machine can give {budget} MiB ({machine_memory_mb()} MiB less {MACHINE_RESERVE_MB} "
+                "reserved): use smaller sizes or fewer hosts in its platform.yml"
+            )
+        if not Path("/dev/loop-control").exists():
+            raise PreflightError("loop devices are not available (/dev/loop-control missing): run scripts/setup.sh")
+        vpc = ipaddress.ip_network(spec.vpc_cidr)
+        ours = self.network_name(spec)
+        for net in self.client.networks.list():
+            if net.name == ours:
+                continue
+            for cfg in (net.attrs.get("IPAM") or {}).get("Config") or []:
+                subnet = cfg.get("Subnet")
+                if subnet and ipaddress.ip_network(subnet, strict=False).overlaps(vpc):
+                    raise PreflightError(
+                        f"vpc_cidr {spec.vpc_cidr} overlaps Docker network {net.name!r} ({subnet}): "
+                        "choose another vpc_cidr in the environment's platform.yml"
+                    )
+
+    # -- addresses ---------------------------------------------------------------------------
+    def _load_addresses(self) -> dict[str, str]:
+        if self._addresses_file.exists():
+            return dict(json.loads(self._addresses_file.read_text()))
+        return {}
+
+    def _allocate(self, spec: Spec, plans: list[HostPlan]) -> dict[str, str]:
+        net = ipaddress.ip_network(spec.vpc_cidr)
+        addresses = self._load_addresses()
+        taken = {ipaddress.ip_address(a) for a in addresses.values()}
+        pool = (a for a in list(net.hosts())[FIRST_HOST_OFFSET - 1:] if a not in taken)
+        for plan in plans:
+            if plan.name not in addresses:
+                try:
+                    addresses[plan.name] = str(next(pool))
+                except StopIteration:
+                    raise InfrastructureError(
+                        f"vpc_cidr {spec.vpc_cidr} has no free address left for {plan.name}"
+                    ) from None
+        self._addresses_file.parent.mkdir(parents=True, exist_ok=True)
+        self._addresses_file.write_text(json.dumps(addresses, indent=2, sort_keys=True) + "\n")
+        return addresses
+
+    def _gateway(self, spec: Spec) -> str:
+        return str(next(ipaddress.ip_network(spec.vpc_cidr).hosts()))
+
+    # -- volumes -----------------------------------------------------------------------------
+    def _loop_for(self, path: Path) -> str | None:
+        out = subprocess.run(["losetup", "-j", str(path)], capture_output=True, text=True, check=False).stdout
+        return out.split(":", 1)[0] if out.strip() else None
+
+    def _ensure_volume(self, volume_name: str, size_gb: int) -> str:
+        """A sparse file on a loop device; returns the loop device."""
+        self.volume_dir.mkdir(parents=True, exist_ok=True)
+        path = self.volume_dir / f"{volume_name}.img"
+        if not path.exists():
+            with open(path, "wb") as f:
+                f.truncate(size_gb * 1024**3)
+        loop = self._loop_for(path)
+        if loop is None:
+            done = subprocess.run(["losetup", "--find", "--show", str(path)], capture_output=True, text=True,
+                                  check=False)
+            if done.returncode != 0:
+                raise InfrastructureError(f"losetup for volume {volume_name} failed: {done.stderr.strip()}")
+            loop = done.stdout.strip()
+        return loop
+
+    def _release_volumes(self, spec: Spec, delete: bool) -> list[str]:
+        released: list[str] = []
+        if not self.volume_dir.exists():
+            return released
+        for path in sorted(self.volume_dir.glob("*.img")):
+            while (loop := self._loop_for(path)) is not None:
+                subprocess.run(["losetup", "-d", loop], check=True)
+            if delete:
+                path.unlink()
+            released.append(path.stem)
+        return released
+
+    # -- apply -------------------------------------------------------------------------------
+    def _ensure_network(self, spec: Spec) -> None:
+        import docker.types
+
+        name = self.network_name(spec)
+        existing = self.client.networks.list(names=[name])
+        if existing:
+            subnets = [c.get("Subnet") for c in (existing[0].attrs.get("IPAM") or {}).get("Config") or []]
+            if spec.vpc_cidr not in subnets:
+                raise InfrastructureError(
+                    f"network {name} exists with subnet {subnets}, the spec says {spec.vpc_cidr}: "
+                    f"run `platform-ctl destroy {spec.name}` first to change the VPC range"
+                )
+            return
+        ipam = docker.types.IPAMConfig(pool_configs=[
+            docker.types.IPAMPool(subnet=spec.vpc_cidr, gateway=self._gateway(spec)),
+        ])
+        self.client.networks.create(name, driver="bridge", ipam=ipam, labels={LABEL_ENV: spec.name})
+
+    def _create_container(self, spec: Spec, plan: HostPlan, address: str, image: str,
+                          devices: list[str]) -> Container:
+        cpus = min(plan.size.vcpus, os.cpu_count() or 1)
+        networking = self.client.api.create_networking_config({
+            self.network_name(spec): self.client.api.create_endpoint_config(ipv4_address=address),
+        })
+        host_config = self.client.api.create_host_config(
+            cap_add=["SYS_ADMIN", "NET_ADMIN"],
+            security_opt=["seccomp=unconfined"],
+            tmpfs={"/run": "", "/run/lock": ""},
+            binds={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
+            cgroupns="host",
+            mem_limit=f"{plan.size.memory_mb}m",
+            memswap_limit=f"{plan.size.memory_mb}m",
+            nano_cpus=int(cpus * 1e9),
+            devices=devices,
+            network_mode=self.network_name(spec),
+            restart_policy={"Name": "unless-stopped"},
+        )
+        created = self.client.api.create_container(
+            image=image,
+            name=self.container_name(spec, plan.name),
+            hostname=plan.name,
+            labels={LABEL_ENV: spec.name, LABEL_HOST: plan.name, "platform-ctl.groups": ",".join(plan.groups)},
+            host_config=host_config,
+            networking_config=networking,
+            stop_signal="SIGRTMIN+3",  # systemd's own request for a clean shutdown
+            detach=True,
+        )
+        return self.client.containers.get(created["Id"])
+
+    def _exec(self, container: Container, cmd: list[str]) -> str:
+        code, out = container.exec_run(cmd, demux=False)
+        text = out.decode(errors="replace") if out else ""
+        if code != 0:
+            raise InfrastructureError(
+                f"{container.name}: {' '.join(cmd[:2])} failed (exit {code}): {text.strip()[-300:]}"
+            )
+        return text
+
+    def _host_key(self, container: Container, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            code, out = container.exec_run(["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
+            if code == 0 and out.startswith(b"ssh-ed25519"):
+                return " ".join(out.decode().split()[:2])
+            time.sleep(0.5)
+        raise InfrastructureError(f"{container.name}: sshd did not generate its host key within {timeout:.0f}s")
+
+    def apply(self, spec: Spec, access: Access, report: Reporter) -> list[Host]:
+        phase = "infrastructure"
+        image = ensure_image(say=lambda m: report(Event("message", phase=phase, message=m)))
+        self._ensure_network(spec)
+        plans = spec.hosts()
+        addresses = self._allocate(spec, plans)
+        existing = self._containers(spec)
+        for plan in plans:
+            devices = []
+            for vol in plan.volumes:
+                loop = self._ensure_volume(vol.name, vol.size_gb)
+                devices.append(f"{loop}:{volume_device(vol.name)}:rwm")
+            container = existing.get(plan.name)
+            if container is None:
+                report(Event("task", phase=phase, host=plan.name, task="create droplet container"))
+                container = self._create_container(spec, plan, addresses[plan.name], image, devices)
+                status = "changed"
+            else:
+                status = "ok"
+            if container.status != "running":
+                container.start()
+                status = "changed"
+            report(Event("host_result", phase=phase, host=plan.name, task="droplet", status=status))
+        orphans = sorted(set(existing) - {p.name for p in plans})
+        if orphans:
+            report(Event("message", phase=phase,
+                         message=f"hosts no longer in the spec are left running: {', '.join(orphans)}"))
+        self._bootstrap(spec, plans, access)
+        return self.hosts(spec)
+
+    def _bootstrap(self, spec: Spec, plans: list[HostPlan], access: Access) -> None:
+        containers = self._containers(spec)
+        lines = []
+        for plan in plans:
+            c = containers[plan.name]
+            c.reload()
+            self._exec(c, ["sh", "-c", BOOTSTRAP, "bootstrap", access.user, access.public_key])
+            address = self._load_addresses()[plan.name]
+            lines.append(f"{address},{plan.name},{plan.fqdn} {self._host_key(c)}")
+        access.known_hosts.parent.mkdir(parents=True, exist_ok=True)
+        access.known_hosts.write_text("\n".join(lines) + "\n")
+
+    # -- read --------------------------------------------------------------------------------
+    def hosts(self, spec: Spec) -> list[Host]:
+        addresses = self._load_addresses()
+        hosts = []
+        for plan in spec.hosts():
+            if plan.name not in addresses:
+                raise InfrastructureError(
+                    f"host {plan.name} has no address yet: run `platform-ctl deploy {spec.name}`"
+                )
+            hosts.append(Host(
+                name=plan.name,
+                fqdn=plan.fqdn,
+                groups=plan.groups,
+                private_ip=addresses[plan.name],
+                public_ip=addresses[plan.name],
+                size=plan.size,
+                volumes=tuple(Volume(v.name, v.size_gb, volume_device(v.name)) for v in plan.volumes),
+            ))
+        return hosts
+
+    def status(self, spec: Spec) -> list[HostStatus]:
+        addresses = self._load_addresses()
+        containers = self._containers(spec)
+        out = []
+        for plan in spec.hosts():
+            c = containers.get(plan.name)
+            address = addresses.get(plan.name, "")
+            state = "missing" if c is None else ("running" if c.status == "running" else c.status)
+            out.append(HostStatus(plan.name, plan.groups, state, address,
+                                  ssh=state == "running" and ssh_answers(address)))
+        return out
+
+    # -- destroy -----------------------------------------------------------------------------
+    def destroy(self, spec: Spec, report: Reporter, with_data: bool) -> None:
+        phase = "destroy"
+        for name, c in sorted(self._containers(spec).items()):
+            c.remove(force=True, v=True)
+            report(Event("host_result", phase=phase, host=name, task="remove container", status="changed"))
+        for net in self.client.networks.list(names=[self.network_name(spec)]):
+            net.remove()
+            report(Event("message", phase=phase, message=f"removed network {net.name}"))
+        released = self._release_volumes(spec, delete=with_data)
+        if released:
+            verb = "deleted" if with_data else "detached (data kept)"
+            report(Event("message", phase=phase, message=f"volumes {verb}: {', '.join(released)}"))
+

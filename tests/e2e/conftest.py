@@ -1,0 +1,137 @@
+"""One local environment deployed once per test session and shared by every end-to-end test.
+
+The environment is a copy of the shipped `local` spec named `e2e` (its own containers, network and
+VPC range) in a temporary project, so the suite never touches a developer's `local` environment.
+Its first deploy is killed in the middle of the base play and run again: that is the
+kill-and-resume scenario, and it leaves the environment deployed for the other tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "platform_ctl.cli"]
+ENV = "e2e"
+VPC = "10.43.0.0/24"
+
+
+@dataclass
+class Run:
+    rc: int
+    stdout: str
+    stderr: str
+    seconds: float
+    events: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Deployed:
+    project: Path
+    env: str
+    killed: Run
+    resumed: Run
+    spec: dict
+
+    def cli(self, *args: str, timeout: float = 1800) -> Run:
+        return platform_ctl(self.project, *args, timeout=timeout)
+
+    @property
+    def hosts(self) -> list[str]:
+        names = []
+        prefixes = {"trino_coordinator": "trino-coord", "trino_worker": "trino-worker", "minio": "minio",
+                    "postgres": "pg", "monitoring": "mon", "apps": "apps"}
+        for group, g in self.spec["groups"].items():
+            prefix = g.get("name_prefix") or prefixes[group]
+            names += [f"{prefix}{i}" for i in range(1, g["count"] + 1)]
+        return names
+
+
+def _environ(project: Path) -> dict[str, str]:
+    return {**os.environ, "PLATFORM_PROJECT_DIR": str(project),
+            "PLATFORM_CONFIG_DIR": str(project / ".config"), "COLUMNS": "200"}
+
+
+def _events(stdout: str) -> list[dict]:
+    out = []
+    for line in stdout.splitlines():
+        if line.startswith("{"):
+            out.append(json.loads(line))
+    return out
+
+
+def platform_ctl(project: Path, *args: str, timeout: float = 1800) -> Run:
+    started = time.monotonic()
+    done = subprocess.run([*CLI, *args], capture_output=True, text=True, env=_environ(project),
+                          timeout=timeout, check=False)
+    run = Run(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+    if "--json" in args:
+        run.events = _events(done.stdout)
+    return run
+
+
+def make_project(root: Path, env: str = ENV, vpc: str = VPC) -> dict:
+    """A project with one environment copied from the shipped local spec."""
+    spec = yaml.safe_load((REPO / "inventories/local/platform.yml").read_text())
+    spec["name"] = env
+    spec["vpc_cidr"] = vpc
+    env_dir = root / "inventories" / env
+    shutil.copytree(REPO / "inventories/local/group_vars", env_dir / "group_vars",
+                    ignore=shutil.ignore_patterns("vault.yml"))
+    (env_dir / "platform.yml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    return spec
+
+
+def deploy_and_kill_mid_play(project: Path) -> Run:
+    """Start a deploy and SIGKILL its whole process group once the base play is changing hosts."""
+    started = time.monotonic()
+    proc = subprocess.Popen([*CLI, "deploy", ENV, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=_environ(project), start_new_session=True)
+    lines = []
+    assert proc.stdout is not None
+    changed_in_base = 0
+    for line in proc.stdout:
+        lines.append(line)
+        if not line.startswith("{"):
+            continue
+        event = json.loads(line)
+        if event["phase"] == "base" and event["kind"] == "host_result" and event["status"] == "changed":
+            changed_in_base += 1
+            if changed_in_base >= 5:  # several hosts are in the middle of changing things
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+    proc.wait(timeout=60)
+    stderr = proc.stderr.read() if proc.stderr else ""
+    run = Run(proc.returncode, "".join(lines), stderr, time.monotonic() - started)
+    run.events = _events(run.stdout)
+    return run
+
+
+def _leftovers(env: str) -> list[str]:
+    return subprocess.run(["docker", "ps", "-aq", "--filter", f"label=platform-ctl.env={env}"],
+                          capture_output=True, text=True, check=True).stdout.split()
+
+
+@pytest.fixture(scope="session")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Deployed:
+    project = tmp_path_factory.mktemp("project")
+    spec = make_project(project)
+    killed = deploy_and_kill_mid_play(project)
+    resumed = platform_ctl(project, "deploy", ENV, "--json")
+    assert resumed.rc == 0, f"resumed deploy failed:\n{resumed.stdout[-3000:]}\n{resumed.stderr[-3000:]}"
+    env = Deployed(project, ENV, killed, resumed, spec)
+    yield env
+    # The destroy test normally leaves nothing; after a failure clean up anyway.
+    if (project / ".platform" / ENV).exists() or _leftovers(ENV):
+        platform_ctl(project, "destroy", ENV, "--with-data")

@@ -1,0 +1,60 @@
+"""A bad spec stops `deploy` with one line naming file, key and what is allowed, and creates nothing.
+
+The exact message of each bad spec is pinned by tests/unit/test_spec.py; this checks the command:
+exit code 2, that one line on stderr, and no container, network, loop device, state directory,
+vault or vault password left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from platform_ctl.errors import SpecError
+from platform_ctl.spec import load_spec
+
+BAD = sorted((Path(__file__).resolve().parents[1] / "unit" / "specs" / "bad").glob("*.yml"))
+
+
+def _machine_state() -> tuple[list[str], list[str], str]:
+    def out(*cmd: str) -> str:
+        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+    return (
+        sorted(out("docker", "ps", "-aq", "--filter", "label=platform-ctl.env").split()),
+        sorted(out("docker", "network", "ls", "-q").split()),
+        out("losetup", "--list", "--noheadings", "-O", "NAME,BACK-FILE"),
+    )
+
+
+def test_there_are_at_least_twelve_bad_specs():
+    assert len(BAD) >= 12
+
+
+@pytest.mark.parametrize("bad", BAD, ids=[p.stem for p in BAD])
+def test_bad_spec_fails_deploy_with_one_line_and_touches_nothing(bad: Path, tmp_path: Path):
+    project = tmp_path / "project"
+    spec_path = project / "inventories" / "local" / "platform.yml"
+    spec_path.parent.mkdir(parents=True)
+    spec_path.write_bytes(bad.read_bytes())
+    with pytest.raises(SpecError) as expected:
+        load_spec(spec_path, env="local")
+    before = _machine_state()
+
+    env = {**os.environ, "PLATFORM_PROJECT_DIR": str(project), "PLATFORM_CONFIG_DIR": str(tmp_path / "config"),
+           "COLUMNS": "1000"}
+    done = subprocess.run([sys.executable, "-m", "platform_ctl", "deploy", "local"], capture_output=True,
+                          text=True, env=env, timeout=120, check=False)
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines == [f"error: {expected.value.message}"]
+    assert _machine_state() == before
+    assert sorted(p.relative_to(project).as_posix() for p in project.rglob("*")) == [
+        "inventories", "inventories/local", "inventories/local/platform.yml",
+    ]
+    assert not (tmp_path / "config").exists()

@@ -1,0 +1,92 @@
+"""End-to-end behaviour of `deploy`, `verify`, `status` and `ssh` on one shared local environment.
+
+The destroy test lives in test_teardown_destroy.py, which pytest runs after this file.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def _host_changes(events: list[dict], phase: str) -> dict[str, int]:
+    stats = [e for e in events if e["kind"] == "stats" and e["phase"] == phase]
+    assert stats, f"no stats event for phase {phase}"
+    return {host: s["changed"] for host, s in stats[-1]["data"]["stats"].items()}
+
+
+def test_killed_deploy_resumes_at_the_interrupted_phase_and_converges(deployed):
+    killed, resumed = deployed.killed, deployed.resumed
+    assert killed.rc == -9, "the first deploy was meant to be killed"
+    started = [e["phase"] for e in killed.events if e["kind"] == "phase_start"]
+    assert started[-1] == "base", f"killed outside the base play: {started}"
+    skipped = [e["phase"] for e in resumed.events if e["kind"] == "phase_skip"]
+    assert skipped == ["infrastructure", "inventory", "connect"]
+    done = [e["phase"] for e in resumed.events if e["kind"] == "phase_done"]
+    assert done[-2:] == ["base", "verify"]
+    failed = [e for e in resumed.events if e["kind"] == "host_result" and e["status"] in ("failed", "unreachable")]
+    assert failed == []
+
+
+def test_verify_is_all_green_for_every_host(deployed):
+    run = deployed.cli("verify", deployed.env)
+    assert run.rc == 0, run.stdout + run.stderr
+    assert "all green" in run.stdout
+    rows = _table_rows(run.stdout)
+    for host in deployed.hosts:
+        passed, failed = rows[host][1:3]
+        assert int(passed) >= 8
+        assert failed == "0"
+
+
+def _table_rows(output: str) -> dict[str, list[str]]:
+    """Rows of a rich table printed by the CLI, keyed by their first cell."""
+    rows = {}
+    for line in output.splitlines():
+        cells = [c for c in line.split() if c not in ("│", "┃", "|")]
+        if cells:
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_status_lists_every_host_up(deployed):
+    run = deployed.cli("status", deployed.env)
+    assert run.rc == 0, run.stdout + run.stderr
+    rows = _table_rows(run.stdout)
+    for host in deployed.hosts:
+        assert host in rows, f"{host} missing from status"
+        assert rows[host][-2:] == ["running", "up"]
+    assert f"{len(deployed.hosts)}/{len(deployed.hosts)} hosts up" in run.stdout
+
+
+def test_second_deploy_changes_nothing_on_any_host(deployed):
+    run = deployed.cli("deploy", deployed.env, "--json")
+    assert run.rc == 0, run.stdout[-3000:] + run.stderr
+    assert not [e for e in run.events if e["kind"] == "phase_skip"], "a finished deploy must run every phase"
+    changes = _host_changes(run.events, "base")
+    assert set(changes) == set(deployed.hosts)
+    assert changes == dict.fromkeys(deployed.hosts, 0)
+
+
+def test_ssh_runs_a_command_as_the_admin_user_with_strict_host_keys(deployed):
+    run = deployed.cli("ssh", deployed.env, "minio1", "id", "-un", ";", "hostname")
+    assert run.rc == 0, run.stderr
+    assert run.stdout.split() == [deployed.spec["admin_user"], "minio1"]
+
+
+def test_root_cannot_log_in_over_ssh(deployed):
+    addresses = (deployed.project / ".platform" / deployed.env / "local" / "addresses.json").read_text()
+    address = json.loads(addresses)["minio1"]
+    ssh_dir = deployed.project / ".platform" / deployed.env / "ssh"
+    done = subprocess.run(
+        ["ssh", "-i", str(ssh_dir / "id_ed25519"), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+         "-o", f"UserKnownHostsFile={ssh_dir / 'known_hosts'}", "-o", "StrictHostKeyChecking=yes",
+         f"root@{address}", "true"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )
+    assert done.returncode == 255
+    assert "Permission denied" in done.stderr
