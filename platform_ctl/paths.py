@@ -60,19 +60,18 @@ class Project:
         return self.root / ".platform" / check_env_name(env)
 
 
+def _user_dir(override: str, xdg: str, fallback: str) -> Path:
+    explicit = os.environ.get(override)
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get(xdg) or str(Path.home() / fallback)) / "platform-ctl"
+
+
 def cache_dir() -> Path:
     """Downloads and builds shared by every project of this user (``~/.cache/platform-ctl``)."""
-    override = os.environ.get("PLATFORM_CACHE_DIR")
-    if override:
-        return Path(override)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "platform-ctl"
+    return _user_dir("PLATFORM_CACHE_DIR", "XDG_CACHE_HOME", ".cache")
 
 
 def config_dir() -> Path:
     """The user's configuration directory: vault passwords live here, outside any repository."""
-    override = os.environ.get("PLATFORM_CONFIG_DIR")
-    if override:
-        return Path(override)
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "platform-ctl"
+    return _user_dir("PLATFORM_CONFIG_DIR", "XDG_CONFIG_HOME", ".config")

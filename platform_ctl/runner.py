@@ -54,6 +54,13 @@ def _failure_message(res: dict[str, Any]) -> str:
     return " | ".join(p for p in parts if p).replace("\n", " ")[:500] or "failed"
 
 
+def mitogen_strategy_dir() -> str:
+    """Where ansible_mitogen's strategy plugins live in this virtualenv."""
+    import ansible_mitogen
+
+    return str(Path(ansible_mitogen.__file__).parent / "plugins" / "strategy")
+
+
 def ansible_env(
     state_dir: Path,
     vault_password_file: Path | None,
@@ -63,6 +70,7 @@ def ansible_env(
     env = {
         "ANSIBLE_CONFIG": str(config),
         "ANSIBLE_ROLES_PATH": str(COLLECTION_ROOT / "roles"),
+        "ANSIBLE_STRATEGY_PLUGINS": mitogen_strategy_dir(),
         # Facts are cached per environment, so a deploy of one never reads another's facts.
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(state_dir / "facts"),
         "ANSIBLE_LOCAL_TEMP": str(state_dir / "tmp"),

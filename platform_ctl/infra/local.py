@@ -109,12 +109,19 @@ class LocalBackend:
     def preflight(self, spec: Spec) -> None:
         self.client  # noqa: B018 - connects, or raises a PreflightError saying how to fix it
         budget = machine_memory_mb() - MACHINE_RESERVE_MB
+        # Other environments' droplets count too: all of them share this machine.
+        others = [c for c in self.client.containers.list(filters={"label": LABEL_ENV})
+                  if c.labels.get(LABEL_ENV) != spec.name]
+        taken = sum(int(c.attrs["HostConfig"].get("Memory") or 0) for c in others) // 1024**2
         wanted = spec.total_memory_mb()
-        if wanted > budget:
+        if wanted + taken > budget:
+            held = f", of which {taken} MiB are held by running environment(s) " + ", ".join(
+                sorted({c.labels[LABEL_ENV] for c in others})) if taken else ""
             raise PreflightError(
                 f"the local environment {spec.name!r} asks for {wanted} MiB of droplet memory but this "
-                f"machine can give {budget} MiB ({machine_memory_mb()} MiB less {MACHINE_RESERVE_MB} "
-                "reserved): use smaller sizes or fewer hosts in its platform.yml"
+                f"machine can give {budget - taken} MiB ({machine_memory_mb()} MiB less {MACHINE_RESERVE_MB} "
+                f"reserved{held}): use smaller sizes or fewer hosts in its platform.yml, or destroy another "
+                "environment"
             )
         if not Path("/dev/loop-control").exists():
             raise PreflightError("loop devices are not available (/dev/loop-control missing): run scripts/setup.sh")
