@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -70,6 +71,24 @@ def _user_dir(override: str, xdg: str, fallback: str) -> Path:
 def cache_dir() -> Path:
     """Downloads and builds shared by every project of this user (``~/.cache/platform-ctl``)."""
     return _user_dir("PLATFORM_CACHE_DIR", "XDG_CACHE_HOME", ".cache")
+
+
+def control_dir(state_dir: Path) -> Path:
+    """A short private directory for an environment's SSH master sockets.
+
+    A Unix socket path is limited to 108 bytes, and ssh adds a 17-character suffix while it
+    creates one: a socket under a deep project directory (``/tmp/pytest-of-root/.../.platform/e2e``)
+    does not fit. The directory is per user (mode 0700, like ssh-agent's) and per environment
+    (named by a digest of its state directory).
+    """
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/platform-ctl-{os.getuid()}")  # noqa: S108 - private, checked below
+    base.mkdir(mode=0o700, exist_ok=True)
+    info = base.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise PlatformCtlError(f"{base} must belong to you with mode 0700 (it holds SSH master sockets); remove it")
+    path = base / hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
 
 
 def config_dir() -> Path:

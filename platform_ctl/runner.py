@@ -13,7 +13,7 @@ from typing import Any
 
 from platform_ctl.errors import PlaybookFailed
 from platform_ctl.events import Event, Reporter
-from platform_ctl.paths import COLLECTION_ROOT
+from platform_ctl.paths import COLLECTION_ROOT, control_dir
 
 ANSIBLE_DIR = COLLECTION_ROOT / "ansible"
 PLAYBOOK_DIR = ANSIBLE_DIR / "playbooks"
@@ -74,8 +74,8 @@ def ansible_env(
         # Facts are cached per environment, so a deploy of one never reads another's facts.
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(state_dir / "facts"),
         "ANSIBLE_LOCAL_TEMP": str(state_dir / "tmp"),
-        # SSH masters per environment: destroying an environment removes them with its state.
-        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(state_dir / "cp"),
+        # SSH masters per environment, in a directory short enough for a socket path.
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir(state_dir)),
         "ANSIBLE_FORCE_COLOR": "0",
         # The Ansible of this virtualenv, also when platform-ctl is called by its full path.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -104,7 +104,7 @@ def run_playbook(
 
     private = state_dir / "runner"
     logs = state_dir / "logs"
-    for d in (private, logs, state_dir / "facts", state_dir / "tmp", state_dir / "cp"):
+    for d in (private, logs, state_dir / "facts", state_dir / "tmp"):
         d.mkdir(parents=True, exist_ok=True)
     stats: dict[str, HostStats] = {}
     failures: list[tuple[str, str, str]] = []

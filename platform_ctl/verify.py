@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from platform_ctl.errors import PreflightError
 from platform_ctl.events import Event, Reporter, discard
+from platform_ctl.paths import control_dir
 
 if TYPE_CHECKING:
     from platform_ctl.environment import Environment
@@ -68,9 +69,8 @@ def verify(env: Environment, report: Reporter = discard) -> VerifyReport:
     # unless told where the master's socket lives).
     ssh_config = env.state_dir / "ssh" / "verify_config"
     ssh_config.parent.mkdir(parents=True, exist_ok=True)
-    (env.state_dir / "cp").mkdir(exist_ok=True)
     ssh_config.write_text(
-        f"Host *\n  ControlMaster auto\n  ControlPath {env.state_dir / 'cp'}/verify-%C\n  ControlPersist 120s\n"
+        f"Host *\n  ControlMaster auto\n  ControlPath {control_dir(env.state_dir)}/verify-%C\n  ControlPersist 120s\n"
     )
     environ = {
         **os.environ,

@@ -197,6 +197,29 @@ class LocalBackend:
             released.append(path.stem)
         return released
 
+    @staticmethod
+    def _volume_loops(container: Container) -> dict[str, str]:
+        """The loop devices handed to ``container`` as volumes: {loop device: volume name}."""
+        prefix = volume_device("")
+        return {
+            d["PathOnHost"]: d["PathInContainer"].removeprefix(prefix)
+            for d in container.attrs["HostConfig"].get("Devices") or []
+            if d.get("PathInContainer", "").startswith(prefix)
+        }
+
+    def _detach_orphan_loops(self, loops: dict[str, str]) -> None:
+        """Detach loop devices still backed by a volume file that is gone or not in volume_dir.
+
+        Covers a state directory lost before destroy (a deleted checkout or test directory): the
+        containers still name their loop devices. A loop whose backing file is not that volume's
+        file is someone else's and is left alone.
+        """
+        for loop, volume in loops.items():
+            back = subprocess.run(["losetup", "--noheadings", "-O", "BACK-FILE", loop], capture_output=True,
+                                  text=True, check=False).stdout.strip().removesuffix(" (deleted)")
+            if Path(back).name == f"{volume}.img" and Path(back).parent != self.volume_dir:
+                subprocess.run(["losetup", "-d", loop], check=True)
+
     # -- apply -------------------------------------------------------------------------------
     def _ensure_network(self, spec: Spec) -> None:
         import docker.types
@@ -342,9 +365,12 @@ class LocalBackend:
     # -- destroy -----------------------------------------------------------------------------
     def destroy(self, spec: Spec, report: Reporter, with_data: bool) -> None:
         phase = "destroy"
+        attached: dict[str, str] = {}
         for name, c in sorted(self._containers(spec).items()):
+            attached.update(self._volume_loops(c))
             c.remove(force=True, v=True)
             report(Event("host_result", phase=phase, host=name, task="remove container", status="changed"))
+        self._detach_orphan_loops(attached)
         for net in self.client.networks.list(names=[self.network_name(spec)]):
             net.remove()
             report(Event("message", phase=phase, message=f"removed network {net.name}"))

@@ -127,11 +127,15 @@ def _leftovers(env: str) -> list[str]:
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Deployed:
     project = tmp_path_factory.mktemp("project")
     spec = make_project(project)
-    killed = deploy_and_kill_mid_play(project)
-    resumed = platform_ctl(project, "deploy", ENV, "--json")
-    assert resumed.rc == 0, f"resumed deploy failed:\n{resumed.stdout[-3000:]}\n{resumed.stderr[-3000:]}"
-    env = Deployed(project, ENV, killed, resumed, spec)
-    yield env
-    # The destroy test normally leaves nothing; after a failure clean up anyway.
-    if (project / ".platform" / ENV).exists() or _leftovers(ENV):
+    if _leftovers(ENV):
+        # A session that crashed before its teardown: its containers still hold their loop devices.
         platform_ctl(project, "destroy", ENV, "--with-data")
+    try:
+        killed = deploy_and_kill_mid_play(project)
+        resumed = platform_ctl(project, "deploy", ENV, "--json")
+        assert resumed.rc == 0, f"resumed deploy failed:\n{resumed.stdout[-3000:]}\n{resumed.stderr[-3000:]}"
+        yield Deployed(project, ENV, killed, resumed, spec)
+    finally:
+        # The destroy test normally leaves nothing; after a failure (here or in a test) clean up anyway.
+        if (project / ".platform" / ENV).exists() or _leftovers(ENV):
+            platform_ctl(project, "destroy", ENV, "--with-data")
