@@ -1,4 +1,7 @@
-"""`deploy`: validate → preflight → infrastructure → inventory → connect → playbooks → verify → summary.
+"""`deploy`: validate → preflight → prepare → infrastructure → inventory → connect → playbooks → verify.
+
+``prepare`` is the controller's own work before anything is created: the environment's CA and the
+artifacts built here (MinIO from source), so a build failure costs no droplet.
 
 Each phase records its completion in ``.platform/<env>/deploy.json``. A deploy that stopped (failed,
 killed) resumes at the first phase it had not completed, as long as the spec is unchanged; a
@@ -25,8 +28,8 @@ if TYPE_CHECKING:
     from platform_ctl.verify import VerifyReport
 
 #: Playbook phases in dependency order; each is ansible/playbooks/<phase>.yml.
-PLAYBOOK_PHASES: tuple[str, ...] = ("base",)
-PHASES: tuple[str, ...] = ("infrastructure", "inventory", "connect", *PLAYBOOK_PHASES, "verify")
+PLAYBOOK_PHASES: tuple[str, ...] = ("base", "storage")
+PHASES: tuple[str, ...] = ("prepare", "infrastructure", "inventory", "connect", *PLAYBOOK_PHASES, "verify")
 
 
 @dataclass
@@ -142,15 +145,34 @@ def _ensure_vault(env: Environment) -> Path | None:
     return env.vault_password_file()
 
 
+def controller_inputs(env: Environment, report: Reporter = discard) -> dict[str, object]:
+    """Inventory variables made on the controller: the CA's paths and the built artifacts.
+
+    Idempotent and cheap once done (a cached artifact costs a checksum), so the inventory phase
+    calls it again rather than trusting a previous run's record.
+    """
+    from platform_ctl.artifacts import artifacts_for, ensure
+    from platform_ctl.pki import ensure_ca
+
+    def say(message: str) -> None:
+        report(Event("message", phase="prepare", message=message))
+
+    ca = ensure_ca(env.state_dir, env.name)
+    built = {a.name: ensure(a, say).as_inventory() for a in artifacts_for(env.spec)}
+    return {"platform_pki": ca.as_inventory(), "platform_artifacts": built}
+
+
 def _run_phase(env: Environment, phase: str, access: Access, vault: Path | None, report: Reporter,
                result: DeployResult) -> None:
-    if phase == "infrastructure":
+    if phase == "prepare":
+        controller_inputs(env, report)
+    elif phase == "infrastructure":
         result.hosts = env.backend.apply(env.spec, access, report)
     elif phase == "inventory":
         from platform_ctl.inventory import write_inventory
 
         result.hosts = result.hosts or env.backend.hosts(env.spec)
-        write_inventory(env.project, env.spec, result.hosts, access)
+        write_inventory(env.project, env.spec, result.hosts, access, controller_inputs(env, report))
     elif phase == "connect":
         from platform_ctl.access import wait_for_ssh
 

@@ -77,6 +77,7 @@ def ansible_env(
         # SSH masters per environment, in a directory short enough for a socket path.
         "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir(state_dir)),
         "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_NOCOLOR": "1",
         # The Ansible of this virtualenv, also when platform-ctl is called by its full path.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
@@ -154,8 +155,11 @@ def run_playbook(
     report(Event("stats", phase=phase, data={"stats": {h: vars(s) for h, s in stats.items()}}))
     if result.rc != 0 or result.status != "successful":
         if not failures:
-            tail = (log_dir / "stdout").read_text(errors="replace").strip().splitlines()[-3:] \
+            # No task failed: Ansible stopped before or between tasks (a YAML or template error).
+            lines = (log_dir / "stdout").read_text(errors="replace").strip().splitlines() \
                 if (log_dir / "stdout").exists() else []
-            failures.append(("-", "-", " ".join(tail) or f"ansible-playbook exited {result.rc}"))
+            errors = [line for line in lines if line.startswith(("[ERROR]", "ERROR!"))]
+            reason = " ".join(errors[:1] + lines[lines.index(errors[0]) + 1:][:1]) if errors else " ".join(lines[-3:])
+            failures.append(("-", "-", reason or f"ansible-playbook exited {result.rc}"))
         raise PlaybookFailed(playbook, failures, str(log_dir / "stdout"))
     return outcome

@@ -59,6 +59,9 @@ _GENERATORS: dict[str, Callable[[], str]] = {
     "vault_minio_root_user": lambda: _alnum(20),
     "vault_minio_root_password": lambda: _alnum(40),
     "vault_minio_kms_secret_key": _minio_kms_key,
+    # Secret keys of the MinIO users the roles declare (warehouse for Trino, pgbackrest).
+    "vault_minio_warehouse_secret_key": lambda: _alnum(40),
+    "vault_minio_pgbackrest_secret_key": lambda: _alnum(40),
     "vault_postgres_superuser_password": lambda: _alnum(40),
     # pgBackRest repository encryption: a long passphrase (it is never typed).
     "vault_pgbackrest_cipher_pass": lambda: _alnum(64),

@@ -82,7 +82,8 @@ def verify(env: Environment, report: Reporter = discard) -> VerifyReport:
         sys.executable, "-m", "pytest", str(CHECKS_DIR),
         "-c", str(CHECKS_DIR / "pytest.ini"), "--rootdir", str(CHECKS_DIR),
         "-p", "platform_ctl.verify_plugin", "-p", "no:cacheprovider",
-        "--hosts=all", f"--ansible-inventory={env.inventory}", "--connection=ansible",
+        # Each check module names its hosts (testinfra_hosts, an inventory group).
+        f"--ansible-inventory={env.inventory}", "--connection=ansible",
         f"--ssh-config={ssh_config}",
         "-q", "--tb=short", "--color=no",
     ]

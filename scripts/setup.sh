@@ -3,6 +3,7 @@
 #   - system packages: Docker Engine (Debian's docker.io), debootstrap, ssh client, loop support
 #   - a running Docker daemon (started in the background where systemd is not PID 1)
 #   - the virtualenv .venv with platform-ctl and its tools
+#   - the artifacts the roles push to hosts (MinIO and mc, built with Go into ~/.cache/platform-ctl)
 #   - the local droplet image (cached under ~/.cache/platform-ctl, rebuilt when its recipe changes)
 # Safe to run again: each step checks before it acts.
 set -euo pipefail
@@ -54,6 +55,9 @@ if [ ! -e "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+
+say "artifacts built on the controller (MinIO and mc from source: a few minutes, once)"
+.venv/bin/python -m platform_ctl.artifacts | sed 's/^/  /'
 
 say "droplet image"
 .venv/bin/python -m platform_ctl.infra.image | sed 's/^/  /'

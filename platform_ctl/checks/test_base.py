@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+testinfra_hosts = ["ansible://all"]
+
 MODERN_CIPHERS = {
     "chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-gcm@openssh.com",
     "aes256-ctr", "aes192-ctr", "aes128-ctr",

@@ -25,9 +25,9 @@ def test_killed_deploy_resumes_at_the_interrupted_phase_and_converges(deployed):
     started = [e["phase"] for e in killed.events if e["kind"] == "phase_start"]
     assert started[-1] == "base", f"killed outside the base play: {started}"
     skipped = [e["phase"] for e in resumed.events if e["kind"] == "phase_skip"]
-    assert skipped == ["infrastructure", "inventory", "connect"]
+    assert skipped == ["prepare", "infrastructure", "inventory", "connect"]
     done = [e["phase"] for e in resumed.events if e["kind"] == "phase_done"]
-    assert done[-2:] == ["base", "verify"]
+    assert done[-3:] == ["base", "storage", "verify"]
     failed = [e for e in resumed.events if e["kind"] == "host_result" and e["status"] in ("failed", "unreachable")]
     assert failed == []
 
@@ -70,6 +70,8 @@ def test_second_deploy_changes_nothing_on_any_host(deployed):
     changes = _host_changes(run.events, "base")
     assert set(changes) == set(deployed.hosts)
     assert changes == dict.fromkeys(deployed.hosts, 0)
+    minio = [h for h in deployed.hosts if h.startswith("minio")]
+    assert _host_changes(run.events, "storage") == dict.fromkeys(minio, 0)
 
 
 def test_ssh_runs_a_command_as_the_admin_user_with_strict_host_keys(deployed):

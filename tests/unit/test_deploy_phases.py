@@ -21,12 +21,12 @@ def test_a_first_deploy_runs_every_phase(state: PhaseState) -> None:
 
 def test_a_stopped_deploy_resumes_at_its_first_incomplete_phase(state: PhaseState, tmp_path: Path) -> None:
     state.start("d1", keep=[])
-    for phase in ("infrastructure", "inventory", "connect"):
+    for phase in ("prepare", "infrastructure", "inventory", "connect"):
         state.done(phase)
     reread = PhaseState(tmp_path / "deploy.json")  # as the next process sees it
     todo, resumed = plan_phases(reread, "d1", None)
     assert resumed == "base"
-    assert todo == [p for p in PHASES if p not in ("infrastructure", "inventory", "connect")]
+    assert todo == [p for p in PHASES if p not in ("prepare", "infrastructure", "inventory", "connect")]
 
 
 def test_a_finished_deploy_runs_every_phase_again(state: PhaseState) -> None:
@@ -50,5 +50,5 @@ def test_from_forces_a_start_phase(state: PhaseState) -> None:
 
 
 def test_from_an_unknown_phase_names_the_allowed_ones(state: PhaseState) -> None:
-    with pytest.raises(PlatformCtlError, match="--from nope: no such phase; allowed: infrastructure"):
+    with pytest.raises(PlatformCtlError, match="--from nope: no such phase; allowed: prepare, infrastructure"):
         plan_phases(state, "d1", "nope")

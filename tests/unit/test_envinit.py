@@ -107,4 +107,5 @@ def test_group_vars_template_is_valid_yaml() -> None:
     assert yaml.safe_load(render_group_vars("staging")) is None  # comments only: role defaults apply
     local = yaml.safe_load(render_group_vars("local", "local"))
     # What a container cannot do is declared, visibly, for the local provider only.
-    assert local == {"base_sysctl_apply": False, "base_time_sync_servers": [], "base_time_sync_control_clock": False}
+    assert local == {"base_sysctl_apply": False, "base_time_sync_servers": [], "base_time_sync_control_clock": False,
+                     "minio_sysctl_apply": False, "minio_limit_nofile": 20000}

@@ -26,6 +26,8 @@ EXPECTED_KEYS = {
     "vault_minio_root_user",
     "vault_minio_root_password",
     "vault_minio_kms_secret_key",
+    "vault_minio_warehouse_secret_key",
+    "vault_minio_pgbackrest_secret_key",
     "vault_postgres_superuser_password",
     "vault_pgbackrest_cipher_pass",
     "vault_trino_shared_secret",
