@@ -53,6 +53,35 @@ for unit in getty@tty1.service console-getty.service systemd-udevd.service \
             systemd-udev-trigger.service systemd-udev-settle.service; do
   ln -sf /dev/null "/etc/systemd/system/$unit"
 done
+# udev's part for block volumes (there is no udev in a container): at every boot, link each
+# volume's filesystem UUID under /dev/disk/by-uuid and mount fstab's device entries, which
+# systemd's fstab generator ignores in a container. On a droplet, udev and systemd do both.
+cat > /usr/local/sbin/platform-local-volumes <<'SCRIPT'
+#!/bin/sh
+mkdir -p /dev/disk/by-uuid
+for dev in /dev/disk/by-id/scsi-0DO_Volume_*; do
+  [ -b "$dev" ] || continue
+  uuid=$(blkid -s UUID -o value "$dev") && [ -n "$uuid" ] && ln -sfn "$dev" "/dev/disk/by-uuid/$uuid"
+done
+exec mount -a -t xfs,ext4
+SCRIPT
+chmod 0755 /usr/local/sbin/platform-local-volumes
+cat > /etc/systemd/system/platform-local-volumes.service <<'UNIT'
+[Unit]
+Description=Link and mount block volumes (udev's part in a local droplet container)
+DefaultDependencies=no
+After=systemd-remount-fs.service
+Before=local-fs.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/platform-local-volumes
+
+[Install]
+WantedBy=local-fs.target
+UNIT
+systemctl enable platform-local-volumes.service >/dev/null 2>&1
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 """
 

@@ -239,6 +239,20 @@ class LocalBackend:
         ])
         self.client.networks.create(name, driver="bridge", ipam=ipam, labels={LABEL_ENV: spec.name})
 
+    def _hosts_file(self, plan: HostPlan, address: str) -> Path:
+        """The droplet's /etc/hosts, kept on the controller like a droplet keeps it on its disk.
+
+        Docker rewrites a container's own /etc/hosts at every start, which would drop the block
+        the base role writes (host names of the whole environment) whenever a host restarts; a
+        bind-mounted file is left alone.
+        """
+        path = self.state_dir / "local" / "hosts" / plan.name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                            f"{address}\t{plan.fqdn} {plan.name}\n")
+        return path
+
     def _create_container(self, spec: Spec, plan: HostPlan, address: str, image: str,
                           devices: list[str]) -> Container:
         cpus = min(plan.size.vcpus, os.cpu_count() or 1)
@@ -249,7 +263,10 @@ class LocalBackend:
             cap_add=["SYS_ADMIN", "NET_ADMIN"],
             security_opt=["seccomp=unconfined"],
             tmpfs={"/run": "", "/run/lock": ""},
-            binds={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
+            binds={
+                "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
+                str(self._hosts_file(plan, address)): {"bind": "/etc/hosts", "mode": "rw"},
+            },
             cgroupns="host",
             mem_limit=f"{plan.size.memory_mb}m",
             memswap_limit=f"{plan.size.memory_mb}m",
