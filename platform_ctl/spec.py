@@ -153,9 +153,10 @@ GROUP_RULES: dict[str, GroupRule] = _rules(
 #: Components whose version the spec may pin, and the form each version takes.
 VERSION_FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
     "trino": (re.compile(r"^\d{3,}$"), "a Trino release number such as 476"),
+    # The controller builds MinIO from the Go module proxy, which serves no release tags.
     "minio": (
-        re.compile(r"^RELEASE\.\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z$"),
-        "a MinIO release tag such as RELEASE.2025-04-22T22-12-26Z",
+        re.compile(r"^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$"),
+        "a Go module version of github.com/minio/minio such as v0.0.0-20260212201848-7aac2a2c5b7c",
     ),
     "postgresql": (re.compile(r"^\d{2}$"), "a PostgreSQL major version such as 15"),
     "prometheus": (re.compile(r"^\d+\.\d+\.\d+$"), "a version such as 3.5.0"),

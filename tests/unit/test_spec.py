@@ -122,7 +122,7 @@ BAD_SPECS: dict[str, str] = {
     ),
     "version_format.yml": (
         "versions.minio: 'latest' is not a minio version; "
-        "allowed: a MinIO release tag such as RELEASE.2025-04-22T22-12-26Z"
+        "allowed: a Go module version of github.com/minio/minio such as v0.0.0-20260212201848-7aac2a2c5b7c"
     ),
     "yaml_syntax_error.yml": (
         "YAML syntax error at line 23, column 13: expected ',' or '}', but got ':' "

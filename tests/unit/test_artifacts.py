@@ -1,0 +1,47 @@
+"""The artifact cache: which artifacts a spec needs, and a cached file is checked before use."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from platform_ctl.artifacts import DEFAULTS, MINIO_VERSION, GoArtifact, artifacts_for, ensure
+from platform_ctl.errors import PreflightError
+from platform_ctl.paths import COLLECTION_ROOT
+from platform_ctl.spec import load_spec
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PLATFORM_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_local_spec_needs_minio_and_mc_at_their_pins() -> None:
+    spec = load_spec(COLLECTION_ROOT / "inventories/local/platform.yml", env="local")
+    assert [(a.name, a.version) for a in artifacts_for(spec)] == [
+        ("minio", MINIO_VERSION), ("mc", DEFAULTS["mc"].version),
+    ]
+
+
+def _cached(artifact: GoArtifact, body: bytes, recorded: str) -> None:
+    artifact.directory.mkdir(parents=True)
+    artifact.path.write_bytes(body)
+    artifact.checksum_file.write_text(f"{recorded}  {artifact.name}\n")
+
+
+def test_a_cached_artifact_is_used_when_its_checksum_matches(cache: Path) -> None:
+    artifact = DEFAULTS["mc"]
+    _cached(artifact, b"program", hashlib.sha256(b"program").hexdigest())
+    built = ensure(artifact)
+    assert built.path == cache / "artifacts" / "mc" / artifact.version / "mc"
+    assert built.sha256 == hashlib.sha256(b"program").hexdigest()
+
+
+def test_a_cached_artifact_that_changed_is_refused(cache: Path) -> None:
+    artifact = DEFAULTS["minio"]
+    _cached(artifact, b"tampered", hashlib.sha256(b"original").hexdigest())
+    with pytest.raises(PreflightError, match="does not match its recorded sha256"):
+        ensure(artifact)
