@@ -31,3 +31,14 @@ def test_inventory_has_groups_addresses_volumes_and_strict_ssh(tmp_path: Path) -
     assert inv["vars"]["platform_domain"] == "local.platform.internal"
     assert "StrictHostKeyChecking=yes" in inv["vars"]["ansible_ssh_common_args"]
     assert f"UserKnownHostsFile={tmp_path / 'known_hosts'}" in inv["vars"]["ansible_ssh_common_args"]
+
+
+def test_inventory_carries_minio_parity_and_controller_inputs(tmp_path: Path) -> None:
+    spec = load_spec(COLLECTION_ROOT / "inventories/local/platform.yml", env="local")
+    access = Access("platform", tmp_path / "id", "ssh-ed25519 AAAA test", tmp_path / "known_hosts")
+    controller = {"platform_pki": {"ca_certificate": "/ca.crt"}, "platform_artifacts": {"minio": {"sha256": "0" * 64}}}
+    inv = build_inventory(spec, [], access, controller)["all"]["vars"]
+
+    assert inv["platform_minio_parity"] == 2  # minio.parity of the local spec
+    assert inv["platform_pki"] == {"ca_certificate": "/ca.crt"}
+    assert inv["platform_artifacts"]["minio"]["sha256"] == "0" * 64
