@@ -1,9 +1,13 @@
 """The artifact cache: upstream programs built once on the controller and pushed to the hosts.
 
-An artifact whose source is ``controller`` is built here with ``go install`` of a pinned module
-version from the Go module proxy into ``~/.cache/platform-ctl/artifacts/<name>/<version>/``, with
-its sha256 recorded beside it; the roles copy it to the hosts. Go's module and build caches live
-under ``~/.cache/platform-ctl/go`` too, so a rebuild after a version change is incremental.
+An artifact whose source is ``controller`` is built here from a pinned module version of the Go
+module proxy into ``~/.cache/platform-ctl/artifacts/<name>/<version>/``, with its sha256 recorded
+beside it; the roles copy it to the hosts. Most are a plain ``go install module@version``. Two
+cannot be: OpenTofu's go.mod has a ``replace`` directive (which ``go install`` refuses) and the
+proxy serves the DigitalOcean provider's source zip but not its go.mod. Those are built from the
+module's source zip, fetched from the proxy and checked against a pinned sha256, as the main module.
+Go's module and build caches live under ``~/.cache/platform-ctl/go`` too, so a rebuild after a
+version change is incremental.
 
     python -m platform_ctl.artifacts [--json] [NAME ...]   # build (or check) the named artifacts, or all
 
@@ -39,6 +43,13 @@ class GoArtifact:
     module: str
     version: str
     licence: str
+    #: Build from the module's source zip (checked against this sha256) instead of ``go install``.
+    zip_sha256: str | None = None
+    #: The main package inside the module, for a source-zip build.
+    package: str = "."
+    #: The file the program is installed as (default: the artifact's name).
+    binary: str | None = None
+    ldflags: str = ""
 
     @property
     def directory(self) -> Path:
@@ -46,7 +57,7 @@ class GoArtifact:
 
     @property
     def path(self) -> Path:
-        return self.directory / self.name
+        return self.directory / (self.binary or self.name)
 
     @property
     def checksum_file(self) -> Path:
@@ -72,10 +83,30 @@ MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
 # The MinIO client, for reconciling buckets, users and policies on the hosts (newest served).
 MC_VERSION = "v0.0.0-20250313080218-cf909e1063a9"
 
+# OpenTofu, newest release the proxy serves; -X version.dev=no is what its release builds set.
+TOFU_VERSION = "v1.12.6"
+# The DigitalOcean provider: the proxy refuses every v2 tag (they lack a /v2 module path) and the
+# pseudo-versions of their commits; v1.22.2 (2020-08) is the newest version whose source it serves.
+DO_PROVIDER_VERSION = "v1.22.2"
+
 DEFAULTS: dict[str, GoArtifact] = {
     "minio": GoArtifact("minio", "github.com/minio/minio", MINIO_VERSION, "AGPL-3.0"),
     "mc": GoArtifact("mc", "github.com/minio/mc", MC_VERSION, "AGPL-3.0"),
+    "tofu": GoArtifact(
+        "tofu", "github.com/opentofu/opentofu", TOFU_VERSION, "MPL-2.0",
+        zip_sha256="03f18e3e80836a68b6bd44989f2df0d4e07b0409d6724d3a59ca5f8331bc66fb",
+        package="./cmd/tofu", ldflags="-s -w -X github.com/opentofu/opentofu/version.dev=no",
+    ),
+    "terraform-provider-digitalocean": GoArtifact(
+        "terraform-provider-digitalocean", "github.com/digitalocean/terraform-provider-digitalocean",
+        DO_PROVIDER_VERSION, "MPL-2.0",
+        zip_sha256="7b950355159351f0e3edaa3b7f34350494db3c6917d8c21087b5e1aae49343d0",
+        binary=f"terraform-provider-digitalocean_{DO_PROVIDER_VERSION}", ldflags="-s -w",
+    ),
 }
+#: What `python -m platform_ctl.artifacts` builds when no name is given.
+HOST_ARTIFACTS = ("minio", "mc")
+TOOLCHAIN_ARTIFACTS = ("tofu", "terraform-provider-digitalocean")
 
 
 def artifacts_for(spec: Spec) -> list[GoArtifact]:
@@ -126,22 +157,62 @@ def ensure(artifact: GoArtifact, say: Callable[[str], None] = lambda _m: None) -
         raise PreflightError(f"building {artifact.name} needs Go 1.24+ (the `go` command): not on PATH "
                              "nor in /usr/local/go/bin")
     artifact.directory.mkdir(parents=True, exist_ok=True)
-    say(f"building {artifact.name} {artifact.version} with go install (a few minutes, once)")
+    how = "from its source zip" if artifact.zip_sha256 else "with go install"
+    say(f"building {artifact.name} {artifact.version} {how} (a few minutes, once)")
     with tempfile.TemporaryDirectory(dir=artifact.directory, prefix=".build-") as tmp:
-        done = subprocess.run(
-            [go, "install", "-trimpath", f"{artifact.module}@{artifact.version}"],
-            env={**_go_environment(), "GOBIN": tmp}, capture_output=True, text=True, check=False,
-        )
-        if done.returncode != 0:
-            tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-4:])
-            raise PreflightError(f"go install {artifact.module}@{artifact.version} failed: {tail}")
-        built = Path(tmp) / artifact.name
+        built = Path(tmp) / (artifact.binary or artifact.name)
+        if artifact.zip_sha256:
+            _build_from_zip(go, artifact, Path(tmp), built)
+        else:
+            _go(go, ["install", "-trimpath", f"{artifact.module}@{artifact.version}"], {"GOBIN": tmp},
+                f"go install {artifact.module}@{artifact.version}")
         checksum = _sha256(built)
         built.chmod(0o755)
         built.replace(artifact.path)
     artifact.checksum_file.write_text(f"{checksum}  {artifact.name}\n")
     say(f"built {artifact.path} (sha256 {checksum[:16]}…)")
     return Built(artifact.name, artifact.version, artifact.path, checksum)
+
+
+def _go(go: str, args: list[str], env: dict[str, str], what: str, cwd: Path | None = None) -> None:
+    done = subprocess.run([go, *args], env={**_go_environment(), **env}, cwd=cwd, capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-4:])
+        raise PreflightError(f"{what} failed: {tail}")
+
+
+def _proxy() -> str:
+    """The first real proxy of GOPROXY (the zip comes from where `go` would fetch modules)."""
+    for entry in os.environ.get("GOPROXY", "https://proxy.golang.org").replace("|", ",").split(","):
+        if entry.startswith(("https://", "http://", "file://")):
+            return entry.rstrip("/")
+    return "https://proxy.golang.org"
+
+
+def _build_from_zip(go: str, artifact: GoArtifact, tmp: Path, output: Path) -> None:
+    """Fetch ``module@version``'s source zip from the proxy, check its sha256, build it as the main module."""
+    import urllib.request
+    import zipfile
+
+    # Module paths are case-encoded in proxy URLs (upper case becomes !lower); ours are lower case.
+    url = f"{_proxy()}/{artifact.module}/@v/{artifact.version}.zip"
+    archive = tmp / "source.zip"
+    try:
+        with urllib.request.urlopen(url, timeout=300) as answer, archive.open("wb") as f:  # noqa: S310 - proxy URL
+            shutil.copyfileobj(answer, f)
+    except OSError as exc:
+        raise PreflightError(f"fetching {url} failed: {exc}") from exc
+    found = _sha256(archive)
+    if found != artifact.zip_sha256:
+        raise PreflightError(f"{url} has sha256 {found}, pinned {artifact.zip_sha256}: refusing to build it")
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(tmp / "src")
+    root = tmp / "src" / f"{artifact.module}@{artifact.version}"
+    # A zip's vendor/ holds only modules.txt; the dependencies come from the proxy like any build.
+    shutil.rmtree(root / "vendor", ignore_errors=True)
+    _go(go, ["build", "-trimpath", "-ldflags", artifact.ldflags, "-o", str(output), artifact.package], {},
+        f"go build of {artifact.module}@{artifact.version}", cwd=root)
 
 
 def _say(message: str) -> None:
@@ -155,7 +226,7 @@ def main(args: list[str]) -> int:
     if unknown:
         print(f"unknown artifact(s) {', '.join(unknown)}; known: {', '.join(DEFAULTS)}", file=sys.stderr)
         return 2
-    chosen = [DEFAULTS[n] for n in names] if names else list(DEFAULTS.values())
+    chosen = [DEFAULTS[n] for n in names or HOST_ARTIFACTS]
     built = [ensure(artifact, say=_say) for artifact in chosen]
     if as_json:
         print(json.dumps({b.name: b.as_inventory() for b in built}))

@@ -4,6 +4,7 @@
 #   - a running Docker daemon (started in the background where systemd is not PID 1)
 #   - the virtualenv .venv with platform-ctl and its tools
 #   - the artifacts the roles push to hosts (MinIO and mc, built with Go into ~/.cache/platform-ctl)
+#   - OpenTofu and the DigitalOcean provider, built the same way, with a provider mirror for `init`
 #   - the local droplet image (cached under ~/.cache/platform-ctl, rebuilt when its recipe changes)
 # Safe to run again: each step checks before it acts.
 set -euo pipefail
@@ -44,6 +45,7 @@ if ! docker info >/dev/null 2>&1; then
 fi
 
 PY=${PYTHON:-python3}
+CHECKOV_VERSION=3.3.30
 "$PY" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
   || { echo "setup: platform-ctl needs Python 3.11 (found $("$PY" --version))" >&2; exit 1; }
 stamp=.venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)
@@ -58,6 +60,18 @@ fi
 
 say "artifacts built on the controller (MinIO and mc from source: a few minutes, once)"
 .venv/bin/python -m platform_ctl.artifacts | sed 's/^/  /'
+
+say "OpenTofu and the DigitalOcean provider (built from source into the artifact cache: a few minutes, once)"
+.venv/bin/python -m platform_ctl.infra.toolchain | sed 's/^/  /'
+
+# checkov (the OpenTofu code's security scan) has its own virtualenv: its pins would fight Ansible's.
+checkov_venv="${PLATFORM_CACHE_DIR:-$HOME/.cache/platform-ctl}/tools/checkov-$CHECKOV_VERSION"
+if [ ! -x "$checkov_venv/bin/checkov" ]; then
+  say "installing checkov $CHECKOV_VERSION into $checkov_venv"
+  rm -rf "$checkov_venv"
+  "$PY" -m venv "$checkov_venv"
+  "$checkov_venv/bin/pip" install -q "checkov==$CHECKOV_VERSION"
+fi
 
 say "droplet image"
 .venv/bin/python -m platform_ctl.infra.image | sed 's/^/  /'
