@@ -1,0 +1,103 @@
+# The environment's VPC and its cloud firewalls. Firewalls attach by tag (never by droplet id), so
+# a droplet that is added or replaced is covered as soon as it carries its tags. DigitalOcean cloud
+# firewalls apply to the VPC interface too and are stateful: replies to allowed traffic pass.
+#
+# Firewall matrix (a droplet gets the union of the firewalls its tags select):
+#   base (tag platform-<env>):        in  tcp 22 from admin_cidrs + vpc_cidr; icmp from vpc_cidr
+#                                      out tcp, udp all ports and icmp to anywhere
+#   <group> (tag platform-<env>-<group>, only groups with hosts and something to open):
+#                                      in  tcp <port> from vpc_cidr for each of group_ports[group]
+#                                      in  tcp 443 from 0.0.0.0/0 and ::/0 if group is in https_groups
+
+locals {
+  anywhere = ["0.0.0.0/0", "::/0"]
+
+  # Written the way the API returns them (cidrhost gives the canonical, lower-case address), so an
+  # upper-case or zero-padded IPv6 network in the spec does not show up as a change on every plan.
+  ssh_sources = sort(distinct([
+    for cidr in concat(var.admin_cidrs, [var.vpc_cidr]) : "${cidrhost(cidr, 0)}/${split("/", cidr)[1]}"
+  ]))
+
+  # Per group: its ports, deduplicated and sorted numerically (zero-padded for sort, which sorts
+  # strings), so the rule set is the same whatever order the spec lists them in.
+  group_rules = {
+    for group in sort(keys(var.group_tags)) : group => {
+      tag   = var.group_tags[group]
+      ports = [for port in sort(distinct([for p in lookup(var.group_ports, group, []) : format("%05d", p)])) : tonumber(port)]
+      https = contains(var.https_groups, group)
+    }
+    if length(lookup(var.group_ports, group, [])) > 0 || contains(var.https_groups, group)
+  }
+}
+
+resource "digitalocean_vpc" "this" {
+  name        = "platform-${var.environment}"
+  description = "platform-ctl environment ${var.environment}"
+  region      = var.region
+  ip_range    = var.vpc_cidr
+}
+
+resource "digitalocean_firewall" "base" {
+  name = "platform-${var.environment}-base"
+  tags = [var.environment_tag]
+
+  inbound_rule {
+    protocol         = "tcp"
+    port_range       = "22"
+    source_addresses = local.ssh_sources
+  }
+
+  inbound_rule {
+    protocol         = "icmp"
+    source_addresses = [var.vpc_cidr]
+  }
+
+  # Outbound is open on purpose: hosts install OS packages and updates (apt), fetch artifacts in
+  # URL mode, resolve names and sync time (udp 53/123) and talk to each other's services across
+  # the VPC (the receiving side's inbound rules decide what is reachable). A cloud firewall without
+  # outbound rules would drop all of that. Each host's own firewall (Ansible base role) is
+  # default-deny inbound on top of this.
+  outbound_rule {
+    protocol              = "tcp"
+    port_range            = "1-65535"
+    destination_addresses = local.anywhere
+  }
+
+  outbound_rule {
+    protocol              = "udp"
+    port_range            = "1-65535"
+    destination_addresses = local.anywhere
+  }
+
+  outbound_rule {
+    protocol              = "icmp"
+    destination_addresses = local.anywhere
+  }
+}
+
+resource "digitalocean_firewall" "group" {
+  #checkov:skip=CKV_DIO_4: tcp 443 is open to 0.0.0.0/0 and ::/0 by design, only on the groups listed in https_groups (the user-facing HTTPS endpoints); every other rule here is VPC-only.
+  for_each = local.group_rules
+
+  # Firewall names allow letters, digits, "." and "-" only.
+  name = "platform-${var.environment}-${replace(each.key, "_", "-")}"
+  tags = [each.value.tag]
+
+  dynamic "inbound_rule" {
+    for_each = each.value.ports
+    content {
+      protocol         = "tcp"
+      port_range       = tostring(inbound_rule.value)
+      source_addresses = [var.vpc_cidr]
+    }
+  }
+
+  dynamic "inbound_rule" {
+    for_each = each.value.https ? ["443"] : []
+    content {
+      protocol         = "tcp"
+      port_range       = inbound_rule.value
+      source_addresses = local.anywhere
+    }
+  }
+}
