@@ -102,15 +102,25 @@ def validate(ctx: click.Context, env: str) -> None:
 @env_argument
 @click.option("--from", "from_phase", default=None, metavar="PHASE",
               help="Start at this phase even if an earlier run completed it.")
+@click.option("--check", "check_only", is_flag=True,
+              help="Show the infrastructure plan and Ansible's check/diff; change nothing.")
 @json_option
 @click.pass_context
 @boundary
-def deploy(ctx: click.Context, env: str, from_phase: str | None, as_json: bool) -> None:
+def deploy(ctx: click.Context, env: str, from_phase: str | None, check_only: bool, as_json: bool) -> None:
     """Create the hosts, converge every role and verify the result."""
     from platform_ctl.deploy import deploy as run_deploy
-    from platform_ctl.display import reporter, show_deploy, show_verify
+    from platform_ctl.display import reporter, show_check, show_deploy, show_verify
 
     environment = _env(ctx, env)
+    if check_only:
+        from platform_ctl.deploy import check
+
+        with reporter(as_json) as report:
+            checked = check(environment, report)
+        if not as_json:
+            show_check(checked)
+        return
     with reporter(as_json) as report:
         result = run_deploy(environment, report, from_phase=from_phase)
     if not as_json:
@@ -153,17 +163,32 @@ def status(ctx: click.Context, env: str) -> None:
 @main.command()
 @env_argument
 @click.option("--with-data", is_flag=True, help="Delete volumes too (the spec's allow_volume_deletion does the same).")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (an environment without data volumes).")
+@click.option("--confirm", "confirm_name", default=None, metavar="ENV",
+              help="The environment's name, typed: confirms destroying a DigitalOcean environment's data.")
 @click.pass_context
 @boundary
-def destroy(ctx: click.Context, env: str, with_data: bool, yes: bool) -> None:
+def destroy(ctx: click.Context, env: str, with_data: bool, yes: bool, confirm_name: str | None) -> None:
     """Remove every host and network of the environment (volumes only with --with-data)."""
     from platform_ctl.display import reporter
     from platform_ctl.operations import destroy as run_destroy
 
     environment = _env(ctx, env)
-    if environment.spec.provider != "local" and not yes:
-        click.confirm(f"Destroy every host of {env}?", abort=True)
+    if environment.spec.provider != "local":
+        volumes = [v.name for h in environment.spec.hosts() for v in h.volumes]
+        if volumes and not with_data:
+            raise PlatformCtlError(
+                f"{env} has {len(volumes)} data volume(s) ({', '.join(volumes[:3])}{', …' if len(volumes) > 3 else ''})"
+                f": `platform-ctl destroy {env} --with-data` removes it with its data (volumes protected by "
+                "allow_volume_deletion: false are kept)", 2)
+        if volumes:
+            typed = confirm_name if confirm_name is not None else click.prompt(
+                f"This deletes {env}'s droplets and unprotected volumes. Type the environment's name to confirm",
+                default="", show_default=False)
+            if typed != env:
+                raise PlatformCtlError(f"confirmation {typed!r} is not {env!r}: nothing destroyed", 2)
+        elif not yes:
+            click.confirm(f"Destroy every host of {env}?", abort=True)
     with reporter(False) as report:
         run_destroy(environment, report, with_data=with_data)
     click.echo(f"destroyed {env}")

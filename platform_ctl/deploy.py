@@ -193,3 +193,52 @@ def _run_phase(env: Environment, phase: str, access: Access, vault: Path | None,
         result.verify = verify(env, report)
         if not result.verify.ok:
             raise VerifyFailed(f"verify {env.name}: {result.verify.failed_summary()}")
+
+
+@dataclass
+class CheckResult:
+    """What ``deploy --check`` found: the infrastructure plan and Ansible's check/diff per playbook."""
+
+    env: str
+    infrastructure: str
+    infrastructure_changes: list[tuple[str, str]] = field(default_factory=list)
+    playbooks: dict[str, PlaybookResult] = field(default_factory=dict)
+    playbooks_skipped: str = ""
+
+
+def check(env: Environment, report: Reporter = discard) -> CheckResult:
+    """Show what a deploy would change, changing nothing on the infrastructure or the hosts.
+
+    The controller may gain what a plan needs (the environment's SSH key, the toolchain build).
+    Ansible's check runs only where the hosts already exist and answer SSH.
+    """
+    from platform_ctl.runner import run_playbook
+
+    report(Event("phase_start", phase="preflight"))
+    env.backend.preflight(env.spec)
+    report(Event("phase_done", phase="preflight"))
+    access = env.access(create=True)
+    report(Event("phase_start", phase="infrastructure"))
+    plan = getattr(env.backend, "plan", None)
+    if plan is not None:
+        summary = plan(env.spec, access, report)
+        result = CheckResult(env.name, summary.line(), summary.changes)
+    else:
+        missing = [h.name for h in env.backend.status(env.spec) if h.state != "running"]
+        result = CheckResult(env.name, f"{len(missing)} droplet container(s) to create or start",
+                             [("create", name) for name in missing])
+    report(Event("phase_done", phase="infrastructure"))
+    hosts = env.backend.status(env.spec)
+    vault = env.vault_password_file()
+    if not env.inventory.exists() or not all(h.state == "running" and h.ssh for h in hosts):
+        result.playbooks_skipped = "hosts are not all deployed and reachable yet: no Ansible check"
+        return result
+    if not env.project.vault_path(env.name).exists():
+        result.playbooks_skipped = "no vault yet (deploy creates it): no Ansible check"
+        return result
+    for phase in PLAYBOOK_PHASES:
+        report(Event("phase_start", phase=phase))
+        result.playbooks[phase] = run_playbook(f"{phase}.yml", env.inventory, env.state_dir, report, phase,
+                                               vault_password_file=vault, check=True)
+        report(Event("phase_done", phase=phase))
+    return result

@@ -16,7 +16,7 @@ from rich.text import Text
 from platform_ctl.events import Event
 
 if TYPE_CHECKING:
-    from platform_ctl.deploy import DeployResult
+    from platform_ctl.deploy import CheckResult, DeployResult
     from platform_ctl.errors import PlaybookFailed
     from platform_ctl.infra import HostStatus
     from platform_ctl.verify import VerifyReport
@@ -119,6 +119,19 @@ def show_deploy(result: DeployResult, vault_hint: str) -> None:
         console.print(f"[yellow]notice:[/] {notice}")
     console.print(f"changed={sum(result.changed_per_host().values())} in total; secrets: {vault_hint}")
     console.print(f"ssh: platform-ctl ssh {result.env} HOST")
+
+
+def show_check(result: CheckResult) -> None:
+    console.print(f"[bold]deploy {result.env} --check[/]: nothing was changed")
+    console.print(f"infrastructure: {result.infrastructure}")
+    for action, address in result.infrastructure_changes:
+        console.print(f"  {action:8} {escape(address)}")
+    if result.playbooks_skipped:
+        console.print(f"playbooks: {result.playbooks_skipped}")
+    for phase, pb in result.playbooks.items():
+        would = {h: s.changed for h, s in pb.stats.items() if s.changed}
+        detail = ", ".join(f"{h}={n}" for h, n in sorted(would.items())) or "no host would change"
+        console.print(f"playbook {phase}: {detail} (diff: {pb.log_dir / 'stdout'})")
 
 
 def show_verify(report: VerifyReport) -> None:

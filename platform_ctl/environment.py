@@ -47,7 +47,7 @@ class Environment:
     def backend(self) -> Backend:
         from platform_ctl.infra import backend_for
 
-        return backend_for(self.spec, self.state_dir)
+        return backend_for(self.spec, self.state_dir, self.project.env_dir(self.name))
 
     def vault_password_file(self) -> Path | None:
         from platform_ctl.vault import vault_password_file

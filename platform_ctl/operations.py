@@ -22,11 +22,12 @@ def status(env: Environment) -> list[HostStatus]:
 def destroy(env: Environment, report: Reporter = discard, with_data: bool = False) -> None:
     """Remove the environment's hosts; volumes too when ``with_data`` or the spec allows deletion.
 
-    With the data deleted, the state directory goes too; otherwise it keeps the volumes.
+    With the data deleted, the state directory goes too; otherwise it keeps ``volumes/`` (the local
+    volume files, or the record of DigitalOcean volumes kept because they are protected).
     """
     delete_data = with_data or env.spec.allow_volume_deletion
-    env.backend.destroy(env.spec, report, with_data=delete_data)
-    if delete_data and env.state_dir.exists():
+    kept = env.backend.destroy(env.spec, report, with_data=delete_data)
+    if not kept and env.state_dir.exists():
         shutil.rmtree(env.state_dir)
         report(Event("message", phase="destroy", message=f"removed {env.state_dir}"))
     elif env.state_dir.exists():

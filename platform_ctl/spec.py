@@ -106,6 +106,7 @@ class GroupRule:
         name_prefix: default host name prefix; hosts are ``<prefix><n>`` with n from 1.
         min_memory_mb: smallest droplet memory the component runs in.
         erasure_coded: MinIO: the count must split into erasure sets of 4..16 drives.
+        serves_users: its hosts answer users over HTTPS, so the cloud firewall opens 443 to them.
     """
 
     group: str
@@ -116,6 +117,7 @@ class GroupRule:
     name_prefix: str
     min_memory_mb: int
     erasure_coded: bool = False
+    serves_users: bool = False
 
     def count_allowed(self) -> str:
         """The allowed counts, in words, for error messages."""
@@ -142,12 +144,12 @@ def _rules(*rules: GroupRule) -> dict[str, GroupRule]:
 #: Every host group, in deployment/host order. The one place group rules are defined.
 #: Trino needs 4 GB to fit a useful heap beside the OS; MinIO and PostgreSQL start in 1 GB.
 GROUP_RULES: dict[str, GroupRule] = _rules(
-    GroupRule("trino_coordinator", True, 1, 1, "none", "trino-coord", 4096),
+    GroupRule("trino_coordinator", True, 1, 1, "none", "trino-coord", 4096, serves_users=True),
     GroupRule("trino_worker", False, 1, 64, "none", "trino-worker", 4096),
     GroupRule("minio", True, 4, None, "required", "minio", 1024, erasure_coded=True),
     GroupRule("postgres", True, 1, 1, "required", "pg", 1024),
-    GroupRule("monitoring", True, 1, 1, "optional", "mon", 2048),
-    GroupRule("apps", False, 1, 8, "optional", "apps", 2048),
+    GroupRule("monitoring", True, 1, 1, "optional", "mon", 2048, serves_users=True),
+    GroupRule("apps", False, 1, 8, "optional", "apps", 2048, serves_users=True),
 )
 
 #: Components whose version the spec may pin, and the form each version takes.
@@ -336,6 +338,57 @@ class MinioSpec(_Model):
     parity: StrictInt | None = None
 
 
+#: DigitalOcean's API; a rehearsal points an environment at the emulator instead.
+DO_API_ENDPOINT = "https://api.digitalocean.com"
+_ENDPOINT_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_STATE_KEY_RE = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,1024}$")
+
+
+class StateSpec(_Model):
+    """Where OpenTofu keeps the environment's state: a local file, or an S3-compatible bucket."""
+
+    backend: Literal["local", "s3"] = "local"
+    bucket: str | None = None
+    key: str | None = None
+    endpoint: str | None = None
+    region: str = "us-east-1"
+    lock: StrictBool = True
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: str | None) -> str | None:
+        if value is not None and not _BUCKET_RE.match(value):
+            raise _fail(f"{value!r} is not a bucket name", "3-63 of a-z, 0-9, '.' and '-'")
+        return value
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        if value is not None and (not _STATE_KEY_RE.match(value) or value.startswith("/")):
+            raise _fail(f"{value!r} is not an object key", "a relative key such as platform-ctl/prod.tfstate")
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not _ENDPOINT_RE.match(value):
+            raise _fail(f"{value!r} is not an endpoint URL", "an origin such as https://fra1.digitaloceanspaces.com")
+        return value
+
+    @model_validator(mode="after")
+    def _s3_needs(self) -> StateSpec:
+        if self.backend == "s3":
+            for key in ("bucket", "endpoint"):
+                if getattr(self, key) is None:
+                    raise _fail("missing, but backend s3 needs it", _ALLOWED[f"state.{key}"], key=f"state.{key}")
+        else:
+            for key in ("bucket", "key", "endpoint"):
+                if getattr(self, key) is not None:
+                    raise _fail("only for backend s3", "omit it, or set backend: s3", key=f"state.{key}")
+        return self
+
+
 class GroupSpec(_Model):
     """One host group: how many hosts, their size, data volume size and host name prefix."""
 
@@ -389,6 +442,8 @@ class Spec(_Model):
     admin_user: str = "platform"
     ssh_public_key_file: Path | None = None
     allow_volume_deletion: StrictBool = False
+    api_endpoint: str = DO_API_ENDPOINT
+    state: StateSpec = Field(default_factory=StateSpec)
     versions: dict[str, str] = Field(default_factory=dict)
     minio: MinioSpec = Field(default_factory=MinioSpec)
     groups: dict[str, GroupSpec]
@@ -474,6 +529,15 @@ class Spec(_Model):
             value = Path(base) / value
         return value
 
+    @field_validator("api_endpoint")
+    @classmethod
+    def _api_endpoint(cls, value: str) -> str:
+        # The provider resolves some API paths against the origin and others against the base URL,
+        # so a path prefix would split the calls between two places (DO-API-NOTES §1).
+        if not _ENDPOINT_RE.match(value):
+            raise _fail(f"{value!r} is not an API origin", _ALLOWED["api_endpoint"])
+        return value.rstrip("/")
+
     @field_validator("admin_cidrs", "versions", "minio", mode="before")
     @classmethod
     def _null_is_empty(cls, value: Any, info: ValidationInfo) -> Any:
@@ -544,6 +608,12 @@ class Spec(_Model):
                 "at least one CIDR your administrators connect from, such as 203.0.113.0/24",
                 key="admin_cidrs",
             )
+        if self.provider == "local":
+            if self.api_endpoint != DO_API_ENDPOINT:
+                raise _fail("only for provider digitalocean", "omit it for a local environment", key="api_endpoint")
+            if self.state != StateSpec():
+                raise _fail("only for provider digitalocean (local keeps no OpenTofu state)",
+                            "omit it for a local environment", key="state")
         self._check_parity()
         self._check_names()
         self._check_vpc_capacity()
@@ -724,6 +794,15 @@ _ALLOWED: dict[str, str] = {
     "admin_user": ("a lower-case unix user name (a-z, 0-9, '_', '-'; up to 32) that is not root or a service account"),
     "ssh_public_key_file": ("null (a key generated per environment) or the path of an OpenSSH public key (*.pub)"),
     "allow_volume_deletion": "true or false",
+    "api_endpoint": (f"an http(s) origin without a path: {DO_API_ENDPOINT} (default), or a DigitalOcean API "
+                     "emulator such as http://127.0.0.1:8765"),
+    "state": "a mapping with backend (local or s3), bucket, key, endpoint, region, lock",
+    "state.backend": "local (a file under .platform/<env>/) or s3 (an S3-compatible bucket, e.g. DigitalOcean Spaces)",
+    "state.bucket": "3-63 of a-z, 0-9, '.' and '-'",
+    "state.key": "a relative object key such as platform-ctl/prod.tfstate (default: platform-ctl/<env>.tfstate)",
+    "state.endpoint": "an origin such as https://fra1.digitaloceanspaces.com",
+    "state.region": "the bucket's region; us-east-1 for DigitalOcean Spaces",
+    "state.lock": "true (a lock object beside the state, OpenTofu's S3 locking) or false",
     "versions": "a mapping of component to version; components: " + ", ".join(VERSION_FORMATS),
     "minio": "a mapping with the key parity",
     "minio.parity": "null (MinIO's default) or an integer from 1 to half the erasure set size",
@@ -757,6 +836,8 @@ def _keys_at(loc: tuple[str | int, ...]) -> list[str]:
         return list(Spec.model_fields)
     if loc == ("minio",):
         return list(MinioSpec.model_fields)
+    if loc == ("state",):
+        return list(StateSpec.model_fields)
     if len(loc) == 2 and loc[0] == "groups":
         return list(GroupSpec.model_fields)
     return []

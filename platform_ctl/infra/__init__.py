@@ -65,17 +65,16 @@ class Backend(Protocol):
 
     def status(self, spec: Spec) -> list[HostStatus]: ...
 
-    def destroy(self, spec: Spec, report: Reporter, with_data: bool) -> None: ...
+    def destroy(self, spec: Spec, report: Reporter, with_data: bool) -> list[str]:
+        """Remove the environment; return the names of volumes kept because they are protected."""
+        ...
 
 
-def backend_for(spec: Spec, state_dir: Path) -> Backend:
+def backend_for(spec: Spec, state_dir: Path, env_dir: Path) -> Backend:
     if spec.provider == "local":
         from platform_ctl.infra.local import LocalBackend
 
         return LocalBackend(state_dir)
-    from platform_ctl.errors import PreflightError
+    from platform_ctl.infra.digitalocean import DigitalOceanBackend
 
-    raise PreflightError(
-        f"provider {spec.provider!r} is not available yet: the DigitalOcean backend (OpenTofu) is "
-        "tracked in its own issue; use provider: local to rehearse"
-    )
+    return DigitalOceanBackend(state_dir, env_dir)

@@ -380,7 +380,7 @@ class LocalBackend:
         return out
 
     # -- destroy -----------------------------------------------------------------------------
-    def destroy(self, spec: Spec, report: Reporter, with_data: bool) -> None:
+    def destroy(self, spec: Spec, report: Reporter, with_data: bool) -> list[str]:
         phase = "destroy"
         attached: dict[str, str] = {}
         for name, c in sorted(self._containers(spec).items()):
@@ -395,4 +395,5 @@ class LocalBackend:
         if released:
             verb = "deleted" if with_data else "detached (data kept)"
             report(Event("message", phase=phase, message=f"volumes {verb}: {', '.join(released)}"))
+        return [] if with_data else released
 

@@ -31,12 +31,23 @@ SIZE_SLUGS = (
 )
 TOP_KEYS = (
     "name, provider, region, image, domain, vpc_cidr, admin_cidrs, admin_user, ssh_public_key_file, "
-    "allow_volume_deletion, versions, minio, groups"
+    "allow_volume_deletion, api_endpoint, state, versions, minio, groups"
 )
 MINIO_COUNTS = "4 or more hosts, divisible by an erasure set size from 4 to 16 (e.g. 4, 6, 8, 12, 16)"
 
 #: bad spec file -> the error after "<path>: ". Every file is loaded as environment "local".
 BAD_SPECS: dict[str, str] = {
+    "do_api_endpoint_path.yml": (
+        "api_endpoint: 'http://127.0.0.1:8765/v2' is not an API origin; allowed: an http(s) origin without a path: "
+        "https://api.digitalocean.com (default), or a DigitalOcean API emulator such as http://127.0.0.1:8765"
+    ),
+    "do_state_s3_no_bucket.yml": (
+        "state.bucket: missing, but backend s3 needs it; allowed: 3-63 of a-z, 0-9, '.' and '-'"
+    ),
+    "local_state_given.yml": (
+        "state: only for provider digitalocean (local keeps no OpenTofu state); "
+        "allowed: omit it for a local environment"
+    ),
     "unknown_top_level_key.yml": f"regoin: unknown key (did you mean 'region'?); allowed: {TOP_KEYS}",
     "unknown_group.yml": f"groups.trino_workers: unknown group (did you mean 'trino_worker'?); allowed: {GROUPS}",
     "unknown_group_key.yml": (

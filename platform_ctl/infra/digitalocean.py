@@ -1,0 +1,295 @@
+"""The `digitalocean` backend: the OpenTofu root module in ``terraform/``, one working directory per environment.
+
+``.platform/<env>/tofu/`` holds symlinks to the root module's files (one copy of the code for
+every environment), a generated ``backend.tf`` (local state beside it, or the spec's S3 bucket),
+the generated ``platform.auto.tfvars.json`` (mode 0600: it carries the hosts' SSH host keys) and
+OpenTofu's own ``.terraform/``. Everything the inventory needs comes back from the root module's
+``hosts`` output, kept in ``outputs.json`` so reading hosts needs no OpenTofu run.
+
+SSH host keys are made on the controller and handed to cloud-init, so the first SSH connection
+already checks the host's key (no trust-on-first-use).
+
+Volumes: ``prevent_destroy`` cannot be a variable, so the droplet group module has two volume
+resources, ``protected`` and ``unprotected``; when the spec's ``allow_volume_deletion`` changes,
+the volumes' state moves between them before the plan (never a destroy and re-create).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from platform_ctl.access import ssh_answers
+from platform_ctl.errors import InfrastructureError, PlatformCtlError, PreflightError
+from platform_ctl.events import Event, Reporter
+from platform_ctl.infra import Access, Host, HostStatus, Volume, volume_device
+from platform_ctl.paths import COLLECTION_ROOT
+
+if TYPE_CHECKING:
+    from platform_ctl.infra.tofu import PlanSummary, Tofu
+    from platform_ctl.spec import Spec
+
+PHASE = "infrastructure"
+TERRAFORM_ROOT = COLLECTION_ROOT / "terraform"
+TOKEN_VARIABLES = ("DIGITALOCEAN_TOKEN", "DIGITALOCEAN_ACCESS_TOKEN")
+_VOLUME_ADDRESS = re.compile(r"^(?P<prefix>.*)\.digitalocean_volume\.(?P<kind>protected|unprotected)(?P<key>\[.*\])$")
+
+
+def token() -> str | None:
+    return next((os.environ[v] for v in TOKEN_VARIABLES if os.environ.get(v)), None)
+
+
+def group_ports(project_env_dir: Path) -> dict[str, list[int]]:
+    """The port matrix the host firewall uses (base role default, or the environment's override)."""
+    defaults = yaml.safe_load((COLLECTION_ROOT / "roles/base/defaults/main.yml").read_text())
+    ports: dict[str, list[int]] = defaults["base_firewall_group_ports"]
+    override = project_env_dir / "group_vars" / "all" / "main.yml"
+    if override.exists():
+        data = yaml.safe_load(override.read_text()) or {}
+        ports = data.get("base_firewall_group_ports", ports)
+    return {group: sorted({int(p) for p in values}) for group, values in sorted(ports.items())}
+
+
+class DigitalOceanBackend:
+    def __init__(self, state_dir: Path, env_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.env_dir = env_dir
+        self.workdir = state_dir / "tofu"
+
+    @property
+    def _outputs_file(self) -> Path:
+        return self.workdir / "outputs.json"
+
+    @property
+    def retained_file(self) -> Path:
+        return self.state_dir / "volumes" / "retained.json"
+
+    # -- preflight -------------------------------------------------------------------------------
+    def preflight(self, spec: Spec) -> None:
+        if token() is None:
+            raise PreflightError(
+                "DIGITALOCEAN_TOKEN is not set: export a DigitalOcean API token with read and write scope "
+                f"(or DIGITALOCEAN_ACCESS_TOKEN) before touching {spec.name}"
+            )
+        if spec.state.backend == "s3" and not (os.environ.get("AWS_ACCESS_KEY_ID")
+                                               and os.environ.get("AWS_SECRET_ACCESS_KEY")):
+            raise PreflightError(
+                f"state.backend s3 ({spec.state.bucket}) needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: "
+                "export the Spaces access key pair that owns the state bucket"
+            )
+
+    # -- working directory -----------------------------------------------------------------------
+    def _host_keys(self, spec: Spec) -> dict[str, dict[str, str]]:
+        """Each host's ed25519 SSH host key pair, made once on the controller."""
+        directory = self.state_dir / "ssh" / "host_keys"
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        keys = {}
+        for plan in spec.hosts():
+            private = directory / plan.name
+            if not private.exists():
+                subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", plan.fqdn, "-f", str(private)],
+                               check=True)
+            keys[plan.name] = {"ed25519_private": private.read_text(),
+                               "ed25519_public": private.with_suffix(".pub").read_text().strip()}
+        return keys
+
+    def tfvars(self, spec: Spec, access: Access) -> dict[str, Any]:
+        """The root module's variables, derived from the spec (and the controller's keys)."""
+        from platform_ctl.spec import GROUP_RULES
+
+        return {
+            "api_endpoint": spec.api_endpoint,
+            "environment": spec.name,
+            "region": spec.region,
+            "image": spec.image,
+            "domain": f"{spec.name}.{spec.domain}",
+            "vpc_cidr": spec.vpc_cidr,
+            "admin_cidrs": list(spec.admin_cidrs),
+            "admin_user": access.user,
+            "admin_ssh_public_key": access.public_key,
+            "allow_volume_deletion": spec.allow_volume_deletion,
+            "hosts": {
+                plan.name: {
+                    "group": plan.groups[0],
+                    "size": plan.size.slug,
+                    **({"volume": {"name": plan.volumes[0].name, "size_gb": plan.volumes[0].size_gb}}
+                       if plan.volumes else {}),
+                }
+                for plan in spec.hosts()
+            },
+            "group_ports": group_ports(self.env_dir),
+            "https_groups": [g for g, rule in GROUP_RULES.items() if rule.serves_users and spec.count(g)],
+            "host_keys": self._host_keys(spec),
+        }
+
+    def _backend_block(self, spec: Spec) -> str:
+        state = spec.state
+        if state.backend == "local":
+            return 'terraform {\n  backend "local" {\n    path = "terraform.tfstate"\n  }\n}\n'
+        key = state.key or f"platform-ctl/{spec.name}.tfstate"
+        return (
+            "terraform {\n"
+            '  backend "s3" {\n'
+            f'    bucket                      = "{state.bucket}"\n'
+            f'    key                         = "{key}"\n'
+            f'    region                      = "{state.region}"\n'
+            f'    endpoints                   = {{ s3 = "{state.endpoint}" }}\n'
+            "    use_path_style              = true\n"
+            "    skip_credentials_validation = true\n"
+            "    skip_region_validation      = true\n"
+            "    skip_requesting_account_id  = true\n"
+            "    skip_metadata_api_check     = true\n"
+            "    skip_s3_checksum            = true\n"
+            f"    use_lockfile                = {'true' if state.lock else 'false'}\n"
+            "  }\n"
+            "}\n"
+        )
+
+    def _prepare(self, spec: Spec, access: Access, report: Reporter) -> Tofu:
+        from platform_ctl.infra.tofu import Tofu
+        from platform_ctl.infra.toolchain import ensure_toolchain
+
+        toolchain = ensure_toolchain(lambda m: report(Event("message", phase=PHASE, message=m)))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        wanted = {p.name for p in TERRAFORM_ROOT.iterdir() if p.suffix == ".tf" or p.name == "modules"}
+        for link in self.workdir.iterdir():
+            if link.is_symlink() and link.name not in wanted:
+                link.unlink()
+        for name in sorted(wanted):
+            link = self.workdir / name
+            if not link.is_symlink():
+                link.symlink_to(TERRAFORM_ROOT / name)
+        _write(self.workdir / "backend.tf", self._backend_block(spec))
+        _write(self.workdir / "platform.auto.tfvars.json", json.dumps(self.tfvars(spec, access), indent=2) + "\n",
+               mode=0o600)
+        tofu = Tofu(toolchain, self.workdir, {**os.environ, "DIGITALOCEAN_TOKEN": token() or ""})
+        tofu.init()
+        return tofu
+
+    def _reconcile_volumes(self, spec: Spec, tofu: Tofu, report: Reporter) -> None:
+        """Move volumes between ``protected`` and ``unprotected`` to match allow_volume_deletion."""
+        want = "unprotected" if spec.allow_volume_deletion else "protected"
+        for address in tofu.state_list():
+            match = _VOLUME_ADDRESS.match(address)
+            if match and match["kind"] != want:
+                target = f"{match['prefix']}.digitalocean_volume.{want}{match['key']}"
+                tofu.state_mv(address, target)
+                report(Event("message", phase=PHASE, message=f"volume {match['key']}: now {want} (state moved)"))
+
+    # -- apply -----------------------------------------------------------------------------------
+    def plan(self, spec: Spec, access: Access, report: Reporter) -> PlanSummary:
+        """What apply would change (for ``deploy --check``); changes nothing but the working directory."""
+        tofu = self._prepare(spec, access, report)
+        # A state move is a change too, so --check only reports whether one is due.
+        return tofu.plan(report)
+
+    def apply(self, spec: Spec, access: Access, report: Reporter) -> list[Host]:
+        tofu = self._prepare(spec, access, report)
+        self._reconcile_volumes(spec, tofu, report)
+        summary = tofu.plan_and_apply(self.workdir / "deploy.tfplan", report)
+        report(Event("message", phase=PHASE, message=f"plan: {summary.line()}"))
+        _write(self._outputs_file, json.dumps(tofu.output(), indent=2, sort_keys=True) + "\n")
+        hosts = self.hosts(spec)
+        self._write_known_hosts(spec, access, hosts)
+        return hosts
+
+    def _write_known_hosts(self, spec: Spec, access: Access, hosts: list[Host]) -> None:
+        keys = self._host_keys(spec)
+        lines = [
+            f"{h.public_ip},{h.private_ip},{h.name},{h.fqdn} {' '.join(keys[h.name]['ed25519_public'].split()[:2])}"
+            for h in hosts
+        ]
+        access.known_hosts.parent.mkdir(parents=True, exist_ok=True)
+        access.known_hosts.write_text("\n".join(lines) + "\n")
+
+    # -- read ------------------------------------------------------------------------------------
+    def _outputs(self) -> dict[str, Any]:
+        if not self._outputs_file.exists():
+            return {}
+        return dict(json.loads(self._outputs_file.read_text()))
+
+    def hosts(self, spec: Spec) -> list[Host]:
+        reported: dict[str, Any] = self._outputs().get("hosts") or {}
+        hosts = []
+        for plan in spec.hosts():
+            out = reported.get(plan.name)
+            if out is None:
+                raise InfrastructureError(f"host {plan.name} has no droplet yet: run `platform-ctl deploy {spec.name}`")
+            hosts.append(Host(
+                name=plan.name,
+                fqdn=plan.fqdn,
+                groups=plan.groups,
+                private_ip=out["private_ipv4"],
+                public_ip=out["public_ipv4"],
+                size=plan.size,
+                volumes=tuple(Volume(v["name"], int(v["size_gb"]), volume_device(v["name"]))
+                              for v in out.get("volumes") or []),
+            ))
+        return hosts
+
+    def status(self, spec: Spec) -> list[HostStatus]:
+        reported: dict[str, Any] = self._outputs().get("hosts") or {}
+        out = []
+        for plan in spec.hosts():
+            host = reported.get(plan.name)
+            address = host["public_ipv4"] if host else ""
+            out.append(HostStatus(plan.name, plan.groups, "running" if host else "missing", address,
+                                  ssh=bool(host) and ssh_answers(address)))
+        return out
+
+    # -- destroy ---------------------------------------------------------------------------------
+    def volume_names(self, spec: Spec) -> list[str]:
+        return [v.name for plan in spec.hosts() for v in plan.volumes]
+
+    def destroy(self, spec: Spec, report: Reporter, with_data: bool) -> list[str]:
+        """Destroy everything in the state except protected volumes; return the volumes kept."""
+        from platform_ctl.access import ensure_access
+
+        if not (self.workdir / "backend.tf").exists():
+            return []
+        tofu = self._prepare(spec, ensure_access(spec, self.state_dir, create=False), report)
+        self._reconcile_volumes(spec, tofu, report)
+        outputs = self._outputs().get("hosts") or {}
+        ids = {v["name"]: v["id"] for h in outputs.values() for v in h.get("volumes") or []}
+        kept = [a for a in tofu.state_list() if (m := _VOLUME_ADDRESS.match(a)) and m["kind"] == "protected"]
+        if kept and with_data:
+            # prevent_destroy refuses the whole plan, so protected volumes leave the state first.
+            tofu.state_rm(kept)
+        elif kept:
+            raise PlatformCtlError(f"{spec.name} has protected volumes: destroy needs --with-data", 2)
+        summary = tofu.plan_and_apply(self.workdir / "destroy.tfplan", report, destroy=True)
+        report(Event("message", phase="destroy", message=f"destroyed: {summary.line()}"))
+        # Volume resources are keyed by host name.
+        volume_of = {plan.name: v.name for plan in spec.hosts() for v in plan.volumes}
+        retained = sorted(volume_of.get(key, key) for a in kept
+                          if (m := _VOLUME_ADDRESS.match(a)) and (key := m["key"].strip('[]"')))
+        if retained:
+            previous = json.loads(self.retained_file.read_text()) if self.retained_file.exists() else {}
+            previous.update({name: ids.get(name, "") for name in retained})
+            _write(self.retained_file, json.dumps(previous, indent=2, sort_keys=True) + "\n")
+            report(Event("message", phase="destroy", message=(
+                f"kept protected volumes (allow_volume_deletion: false): {', '.join(retained)}; ids in "
+                f"{self.retained_file}")))
+        self._outputs_file.unlink(missing_ok=True)
+        for name in ("deploy.tfplan", "destroy.tfplan"):
+            (self.workdir / name).unlink(missing_ok=True)
+        return retained
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.chmod(mode)
+    tmp.replace(path)
+
+
+def remove_workdir(state_dir: Path) -> None:
+    shutil.rmtree(state_dir / "tofu", ignore_errors=True)
