@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 LABEL_ENV = "platform-ctl.env"
 LABEL_HOST = "platform-ctl.host"
+#: Droplets of a DigitalOcean API emulator run with --materialize (platform_ctl.emulator).
+LABEL_EMULATOR = "platform-ctl.emulator"
 #: Memory the machine keeps for itself, Docker, Ansible and the test runner.
 MACHINE_RESERVE_MB = 2048
 FIRST_HOST_OFFSET = 10
@@ -109,14 +111,17 @@ class LocalBackend:
     def preflight(self, spec: Spec) -> None:
         self.client  # noqa: B018 - connects, or raises a PreflightError saying how to fix it
         budget = machine_memory_mb() - MACHINE_RESERVE_MB
-        # Other environments' droplets count too: all of them share this machine.
-        others = [c for c in self.client.containers.list(filters={"label": LABEL_ENV})
-                  if c.labels.get(LABEL_ENV) != spec.name]
+        # Other environments' droplets count too, and those of a materialising DigitalOcean API
+        # emulator: all of them share this machine.
+        others = [c for label in (LABEL_ENV, LABEL_EMULATOR)
+                  for c in self.client.containers.list(filters={"label": label})
+                  if label == LABEL_EMULATOR or c.labels.get(LABEL_ENV) != spec.name]
         taken = sum(int(c.attrs["HostConfig"].get("Memory") or 0) for c in others) // 1024**2
         wanted = spec.total_memory_mb()
         if wanted + taken > budget:
+            owners = {c.labels.get(LABEL_ENV) or f"emulator {c.labels[LABEL_EMULATOR]}" for c in others}
             held = f", of which {taken} MiB are held by running environment(s) " + ", ".join(
-                sorted({c.labels[LABEL_ENV] for c in others})) if taken else ""
+                sorted(owners)) if taken else ""
             raise PreflightError(
                 f"the local environment {spec.name!r} asks for {wanted} MiB of droplet memory but this "
                 f"machine can give {budget - taken} MiB ({machine_memory_mb()} MiB less {MACHINE_RESERVE_MB} "

@@ -31,8 +31,10 @@ class EmulatorProcess:
     name: str
 
     def state(self) -> dict[str, Any]:
+        """The emulator's state, each collection (droplets, volumes, keys, ...) as a list."""
         with urllib.request.urlopen(f"{self.url}/_emulator/state", timeout=10) as answer:
-            return dict(json.load(answer))
+            data = json.load(answer)
+        return {name: list(items.values()) if isinstance(items, dict) else items for name, items in data.items()}
 
     def fault(self, **fault: Any) -> None:
         request = urllib.request.Request(f"{self.url}/_emulator/faults", data=json.dumps(fault).encode(),
@@ -47,7 +49,8 @@ class EmulatorProcess:
 
     def requests(self) -> list[dict[str, Any]]:
         with urllib.request.urlopen(f"{self.url}/_emulator/requests", timeout=10) as answer:
-            return list(json.load(answer))
+            data = json.load(answer)
+        return list(data["requests"] if isinstance(data, dict) else data)
 
 
 def start_emulator(directory: Path, name: str, materialize: bool = False) -> EmulatorProcess:

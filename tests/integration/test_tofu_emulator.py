@@ -1,0 +1,172 @@
+"""The root module applied by platform-ctl through OpenTofu and the real provider, against the emulator.
+
+One environment per module, changed step by step in file order: apply, plan again, scale the
+workers, flip allow_volume_deletion, destroy.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from unittest import mock
+
+import pytest
+from do_harness import TOKEN, EmulatorProcess, Project, do_spec, make_project
+
+from platform_ctl.environment import Environment
+from platform_ctl.events import Event
+from platform_ctl.infra import Host
+from platform_ctl.paths import Project as PlatformProject
+
+ENV = "do-it"
+VPC = "10.44.0.0/24"
+
+
+@dataclass
+class Applied:
+    project: Project
+    emulator: EmulatorProcess
+    hosts: list[Host]
+    events: list[Event] = field(default_factory=list)
+
+    def environment(self) -> Environment:
+        return Environment.load(PlatformProject(self.project.root), ENV)
+
+
+@pytest.fixture(scope="module")
+def applied(emulator: EmulatorProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Applied]:
+    project = make_project(tmp_path_factory.mktemp("project"), do_spec(ENV, emulator.url, VPC))
+    with mock.patch.dict(os.environ, {"DIGITALOCEAN_TOKEN": TOKEN}):
+        env = Environment.load(PlatformProject(project.root), ENV)
+        events: list[Event] = []
+        hosts = env.backend.apply(env.spec, env.access(create=True), events.append)
+        yield Applied(project, emulator, hosts, events)
+
+
+def _by_name(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {item["name"]: item for item in items}
+
+
+def test_apply_creates_the_droplets_and_volumes_of_the_spec(applied: Applied) -> None:
+    env = applied.environment()
+    state = applied.emulator.state()
+    droplets = _by_name(state["droplets"])
+    plans = {p.fqdn: p for p in env.spec.hosts()}
+    assert sorted(droplets) == sorted(plans)
+    for fqdn, plan in plans.items():
+        droplet = droplets[fqdn]
+        group = plan.groups[0]
+        assert droplet["size_slug"] == plan.size.slug, fqdn
+        assert droplet["region"]["slug"] == "fra1"
+        assert droplet["status"] == "active"
+        assert {"platform", f"platform-{ENV}", f"platform-{ENV}-{group}"} <= set(droplet["tags"]), fqdn
+    volumes = _by_name(state["volumes"])
+    planned_volumes = {v.name: (p.fqdn, v.size_gb) for p in env.spec.hosts() for v in p.volumes}
+    assert sorted(volumes) == sorted(planned_volumes)
+    for name, (fqdn, size_gb) in planned_volumes.items():
+        assert volumes[name]["size_gigabytes"] == size_gb
+        assert volumes[name]["droplet_ids"] == [droplets[fqdn]["id"]], f"{name} is attached to its host"
+        assert droplets[fqdn]["volume_ids"] == [volumes[name]["id"]]
+    vpcs = [v for v in state["vpcs"] if v["ip_range"] == VPC]
+    assert len(vpcs) == 1
+    assert {d["vpc_uuid"] for d in droplets.values()} == {vpcs[0]["id"]}
+    # The inventory's view: every host with the addresses the API reported.
+    assert sorted(h.name for h in applied.hosts) == sorted(p.name for p in env.spec.hosts())
+    assert all(h.private_ip.startswith("10.44.0.") for h in applied.hosts)
+
+
+def _rules(state: dict[str, Any]) -> set[tuple[str, str, str, str]]:
+    """(protocol, ports, source, target tag) of every inbound rule of the environment's firewalls."""
+    rules = set()
+    for firewall in state["firewalls"]:
+        for rule in firewall["inbound_rules"]:
+            sources = rule["sources"].get("addresses", []) + [f"tag:{t}" for t in rule["sources"].get("tags", [])]
+            for source in sources:
+                for tag in firewall["tags"]:
+                    rules.add((rule["protocol"], rule.get("ports", ""), source, tag))
+    return rules
+
+
+def test_firewalls_open_only_the_port_matrix_inside_the_vpc(applied: Applied) -> None:
+    rules = _rules(applied.emulator.state())
+    every = f"platform-{ENV}"
+    assert ("tcp", "22", "203.0.113.0/24", every) in rules
+    assert ("tcp", "22", VPC, every) in rules
+    for port in ("9000", "9001"):
+        assert ("tcp", port, VPC, f"platform-{ENV}-minio") in rules
+    assert ("tcp", "5432", VPC, f"platform-{ENV}-postgres") in rules
+    public = {(ports, tag) for proto, ports, source, tag in rules if source in ("0.0.0.0/0", "::/0")}
+    assert public == {("443", f"platform-{ENV}-trino_coordinator"), ("443", f"platform-{ENV}-monitoring")}
+    # Nothing but SSH is reachable from the admin networks, and no other port from anywhere outside.
+    outside = {(ports, source) for proto, ports, source, tag in rules if source not in (VPC, "0.0.0.0/0", "::/0")}
+    assert outside == {("22", "203.0.113.0/24")}
+
+
+def test_the_project_holds_every_droplet_and_volume(applied: Applied) -> None:
+    state = applied.emulator.state()
+    projects = [p for p in state["projects"] if p["name"] == f"platform-{ENV}"]
+    assert len(projects) == 1
+    urns = set(projects[0]["resources"])
+    expected = {f"do:droplet:{d['id']}" for d in state["droplets"]} | {f"do:volume:{v['id']}" for v in state["volumes"]}
+    assert urns == expected
+
+
+def test_a_second_plan_shows_no_changes(applied: Applied) -> None:
+    env = applied.environment()
+    with mock.patch.dict(os.environ, {"DIGITALOCEAN_TOKEN": TOKEN}):
+        summary = env.backend.plan(env.spec, env.access(), lambda _e: None)  # type: ignore[attr-defined]
+    assert summary.empty, summary.changes
+
+
+def test_one_more_worker_plans_exactly_one_new_droplet_and_no_replacement(applied: Applied) -> None:
+    spec = applied.project.spec()
+    spec["groups"]["trino_worker"]["count"] = 2
+    applied.project.write_spec(spec)
+    try:
+        env = applied.environment()
+        with mock.patch.dict(os.environ, {"DIGITALOCEAN_TOKEN": TOKEN}):
+            summary = env.backend.plan(env.spec, env.access(), lambda _e: None)  # type: ignore[attr-defined]
+    finally:
+        spec["groups"]["trino_worker"]["count"] = 1
+        applied.project.write_spec(spec)
+    droplet_changes = [(a, addr) for a, addr in summary.changes if ".digitalocean_droplet." in addr]
+    assert droplet_changes == [("create", droplet_changes[0][1])]
+    assert droplet_changes[0][1].endswith('["trino-worker2"]')
+    assert not [c for c in summary.changes if c[0] in ("delete", "replace")], summary.changes
+    assert summary.remove == 0
+
+
+def test_allowing_volume_deletion_moves_volumes_in_state_without_touching_them(applied: Applied) -> None:
+    before = len(applied.emulator.requests())
+    spec = applied.project.spec()
+    for allow in (True, False):
+        spec["allow_volume_deletion"] = allow
+        applied.project.write_spec(spec)
+        env = applied.environment()
+        events: list[Event] = []
+        with mock.patch.dict(os.environ, {"DIGITALOCEAN_TOKEN": TOKEN}):
+            env.backend.apply(env.spec, env.access(), events.append)
+        moved = [e.message for e in events if "state moved" in e.message]
+        assert len(moved) == 5, moved
+    volume_writes = [r for r in applied.emulator.requests()[before:]
+                     if "/volumes" in r["path"] and r["method"] in ("POST", "DELETE", "PUT")]
+    assert volume_writes == []
+
+
+def test_destroy_removes_everything_but_the_protected_volumes(applied: Applied) -> None:
+    env = applied.environment()
+    with mock.patch.dict(os.environ, {"DIGITALOCEAN_TOKEN": TOKEN}):
+        kept = env.backend.destroy(env.spec, lambda _e: None, with_data=True)
+    planned = sorted(v.name for p in env.spec.hosts() for v in p.volumes)
+    assert kept == planned
+    state = applied.emulator.state()
+    assert state["droplets"] == []
+    assert state["firewalls"] == []
+    assert state["keys"] == []
+    assert [p["name"] for p in state["projects"] if not p.get("is_default")] == []
+    assert [v for v in state["vpcs"] if v["ip_range"] == VPC] == []
+    volumes = _by_name(state["volumes"])
+    assert sorted(volumes) == planned
+    assert all(v["droplet_ids"] == [] for v in volumes.values())
