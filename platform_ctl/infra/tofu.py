@@ -31,6 +31,7 @@ RATE_LIMIT_BACKOFF_S = 1.0
 
 _HTTP_ERROR = re.compile(r"(?P<method>GET|POST|PUT|PATCH|DELETE) (?P<url>\S+): (?P<status>\d{3})\s+(?P<message>.*)")
 _KEY = re.compile(r'\["([^"]+)"\]')
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ class Tofu:
         proc = self._popen(args)
         out, err = proc.communicate()
         if proc.returncode != 0:
-            raise classify([], err or out, f"{self.toolchain.flavour} {' '.join(args[:2])}")
+            raise classify([], _ANSI.sub("", err or out), f"{self.toolchain.flavour} {' '.join(args[:2])}")
         return out
 
     # -- commands --------------------------------------------------------------------------------

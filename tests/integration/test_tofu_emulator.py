@@ -170,3 +170,25 @@ def test_destroy_removes_everything_but_the_protected_volumes(applied: Applied) 
     volumes = _by_name(state["volumes"])
     assert sorted(volumes) == planned
     assert all(v["droplet_ids"] == [] for v in volumes.values())
+
+
+def test_a_new_deploy_reattaches_the_kept_volumes(applied: Applied) -> None:
+    kept = {v["name"]: v["id"] for v in applied.emulator.state()["volumes"]}
+    before = len(applied.emulator.requests())
+    env = applied.environment()
+    events: list[Event] = []
+    with mock.patch.dict(os.environ, {"DIGITALOCEAN_TOKEN": TOKEN}):
+        env.backend.apply(env.spec, env.access(), events.append)
+    imported = [e.message for e in events if "imported, its data is reattached" in e.message]
+    assert len(imported) == len(kept)
+    state = applied.emulator.state()
+    volumes = {v["name"]: v for v in state["volumes"]}
+    assert {name: v["id"] for name, v in volumes.items()} == kept
+    droplets = {d["id"]: d["name"] for d in state["droplets"]}
+    for name, volume in volumes.items():
+        host = name.removeprefix(f"{ENV}-").removesuffix("-data")
+        assert [droplets[i] for i in volume["droplet_ids"]] == [f"{host}.{ENV}.platform.internal"]
+    creates = [r for r in applied.emulator.requests()[before:]
+               if r["method"] == "POST" and r["path"].endswith("volumes")]
+    assert creates == []
+    assert not (env.state_dir / "volumes" / "retained.json").exists()
