@@ -67,6 +67,9 @@ def test_deploy_prod_path_against_the_emulator_ends_with_verify_green(project: P
     verify = project.cli("verify", ENV)
     assert verify.returncode == 0, verify.stdout[-3000:]
     assert "all green" in verify.stdout
+    status = project.cli("status", ENV)
+    assert status.returncode == 0, status.stdout[-2000:]
+    assert "8/8 hosts up" in status.stdout
 
 
 def test_destroy_with_data_needs_the_typed_name_then_removes_every_droplet(project: Project,
