@@ -103,7 +103,13 @@ def main() -> int:
     """``python -m platform_ctl.infra.toolchain``: build (or find) the toolchain, print what is used."""
     import sys
 
-    toolchain = ensure_toolchain(lambda m: print(f"toolchain: {m}", file=sys.stderr, flush=True))
+    def say(message: str) -> None:
+        print(f"toolchain: {message}", file=sys.stderr, flush=True)
+
+    # Set-up builds OpenTofu even where Terraform is installed: OpenTofu is the default.
+    if not os.environ.get("PLATFORM_TOFU") and not shutil.which("tofu"):
+        ensure(DEFAULTS["tofu"], say)
+    toolchain = ensure_toolchain(say)
     print(f"{toolchain.flavour} {toolchain.binary}; provider mirror {mirror_dir()}; config {toolchain.cli_config}")
     return 0
 
