@@ -63,6 +63,10 @@ _GENERATORS: dict[str, Callable[[], str]] = {
     "vault_minio_warehouse_secret_key": lambda: _alnum(40),
     "vault_minio_pgbackrest_secret_key": lambda: _alnum(40),
     "vault_postgres_superuser_password": lambda: _alnum(40),
+    # Passwords of the database owners the postgresql role declares (Iceberg catalog, Dagster, Grafana).
+    "vault_postgres_iceberg_password": lambda: _alnum(40),
+    "vault_postgres_dagster_password": lambda: _alnum(40),
+    "vault_postgres_grafana_password": lambda: _alnum(40),
     # pgBackRest repository encryption: a long passphrase (it is never typed).
     "vault_pgbackrest_cipher_pass": lambda: _alnum(64),
     # Trino's internal-communication.shared-secret: 64+ characters of entropy recommended.
