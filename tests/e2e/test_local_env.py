@@ -27,7 +27,7 @@ def test_killed_deploy_resumes_at_the_interrupted_phase_and_converges(deployed):
     skipped = [e["phase"] for e in resumed.events if e["kind"] == "phase_skip"]
     assert skipped == ["prepare", "infrastructure", "inventory", "connect"]
     done = [e["phase"] for e in resumed.events if e["kind"] == "phase_done"]
-    assert done[-3:] == ["base", "storage", "verify"]
+    assert done[-4:] == ["base", "storage", "metadata", "verify"]
     failed = [e for e in resumed.events if e["kind"] == "host_result" and e["status"] in ("failed", "unreachable")]
     assert failed == []
 
@@ -72,6 +72,8 @@ def test_second_deploy_changes_nothing_on_any_host(deployed):
     assert changes == dict.fromkeys(deployed.hosts, 0)
     minio = [h for h in deployed.hosts if h.startswith("minio")]
     assert _host_changes(run.events, "storage") == dict.fromkeys(minio, 0)
+    postgres = [h for h in deployed.hosts if h.startswith("pg")]
+    assert _host_changes(run.events, "metadata") == dict.fromkeys(postgres, 0)
 
 
 def test_ssh_runs_a_command_as_the_admin_user_with_strict_host_keys(deployed):

@@ -60,7 +60,7 @@ def test_deploy_prod_path_against_the_emulator_ends_with_verify_green(project: P
     assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-3000:]}"
     finished = [e["phase"] for e in events if e["kind"] == "phase_done"]
     assert finished[-1] == "verify"
-    assert {"infrastructure", "base", "storage"} <= set(finished)
+    assert {"infrastructure", "base", "storage", "metadata"} <= set(finished)
     droplets = emulator.state()["droplets"]
     assert len(droplets) == 8
     assert len(_containers(emulator.name)) == 8
