@@ -169,7 +169,7 @@ def test_firewall_opens_only_this_hosts_group_ports(host):
     listing = host.check_output("nft list chain inet platform_filter input")
     name = host.backend.get_hostname()
     if name == "base-a":
-        assert 'tcp dport 5432 accept comment "group postgres"' in listing
+        assert 'tcp dport { 5432, 9187 } accept comment "group postgres"' in listing
         assert "9000" not in listing
     else:
         assert 'tcp dport { 9000, 9001 } accept comment "group minio"' in listing
