@@ -820,9 +820,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
             _, remaining, reset = emulator.limiter.hit("", count=False)
             headers.update({"ratelimit-limit": str(emulator.limiter.limit),
                             "ratelimit-remaining": str(remaining), "ratelimit-reset": str(int(reset))})
-        self._send(status, payload, headers)
+        # Logged before answering: a client that has its answer must find the request in the log.
         if not path.startswith("/_emulator"):
             emulator.record(self.command, path, split.query, status)
+        self._send(status, payload, headers)
 
     def _answer(self, path: str, query: str, raw: bytes, headers: dict[str, str]) -> Reply:
         """Authenticate, rate-limit, inject faults, then route; raises ApiError for error answers."""
