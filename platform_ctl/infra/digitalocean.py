@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -288,9 +287,6 @@ class DigitalOceanBackend:
         return out
 
     # -- destroy ---------------------------------------------------------------------------------
-    def volume_names(self, spec: Spec) -> list[str]:
-        return [v.name for plan in spec.hosts() for v in plan.volumes]
-
     def destroy(self, spec: Spec, report: Reporter, with_data: bool) -> list[str]:
         """Destroy everything in the state except protected volumes; return the volumes kept."""
         from platform_ctl.access import ensure_access
@@ -332,7 +328,3 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
     tmp.write_text(text)
     tmp.chmod(mode)
     tmp.replace(path)
-
-
-def remove_workdir(state_dir: Path) -> None:
-    shutil.rmtree(state_dir / "tofu", ignore_errors=True)
