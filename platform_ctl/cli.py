@@ -194,6 +194,51 @@ def destroy(ctx: click.Context, env: str, with_data: bool, yes: bool, confirm_na
     click.echo(f"destroyed {env}")
 
 
+@main.command()
+@env_argument
+@click.option("--type", "kind", type=click.Choice(["full", "diff", "incr"]), default="full", show_default=True,
+              help="pgBackRest backup type (diff and incr build on the last full backup).")
+@json_option
+@click.pass_context
+@boundary
+def backup(ctx: click.Context, env: str, kind: str, as_json: bool) -> None:
+    """Back up PostgreSQL to its pgBackRest repository now (scheduled backups run anyway)."""
+    from platform_ctl.backups import backup as run_backup
+    from platform_ctl.display import reporter, show_backups
+
+    environment = _env(ctx, env)
+    with reporter(as_json) as report:
+        hosts = run_backup(environment, report, kind)
+    if not as_json:
+        show_backups(f"backup {env}", hosts)
+
+
+@main.command()
+@env_argument
+@click.option("--to", "target", default=None, metavar="TIME",
+              help="Point in time (ISO 8601 with offset, e.g. 2026-11-26T01:30:00Z); default: the latest state.")
+@click.option("--yes", is_flag=True, help="Confirm overwriting the data (required except on local environments).")
+@json_option
+@click.pass_context
+@boundary
+def restore(ctx: click.Context, env: str, target: str | None, yes: bool, as_json: bool) -> None:
+    """Restore PostgreSQL from its pgBackRest repository, replacing the current data."""
+    from platform_ctl.backups import parse_target
+    from platform_ctl.backups import restore as run_restore
+    from platform_ctl.display import reporter, show_backups
+
+    environment = _env(ctx, env)
+    when = parse_target(target) if target is not None else None
+    if environment.spec.provider != "local" and not yes:
+        raise PlatformCtlError(
+            f"restore replaces the PostgreSQL data of {env} ({environment.spec.provider}) with the backup"
+            f"{' as of ' + when.isoformat() if when else ''}: add --yes to confirm; nothing was changed", 2)
+    with reporter(as_json) as report:
+        hosts = run_restore(environment, report, when)
+    if not as_json:
+        show_backups(f"restore {env}", hosts)
+
+
 @main.command(context_settings={"ignore_unknown_options": True})
 @env_argument
 @click.argument("host")

@@ -16,6 +16,7 @@ from rich.text import Text
 from platform_ctl.events import Event
 
 if TYPE_CHECKING:
+    from platform_ctl.backups import HostReport
     from platform_ctl.deploy import CheckResult, DeployResult
     from platform_ctl.errors import PlaybookFailed
     from platform_ctl.infra import HostStatus
@@ -159,6 +160,24 @@ def show_status(env: str, hosts: list[HostStatus]) -> None:
                       Text("up" if h.ssh else "down", "green" if up else "red"))
     console.print(table)
     console.print(f"{sum(h.state == 'running' and h.ssh for h in hosts)}/{len(hosts)} hosts up")
+
+
+def show_backups(title: str, hosts: list[HostReport]) -> None:
+    table = Table(title=title, title_justify="left")
+    for col in ("host", "backup", "type", "stopped (UTC)", "size", "in repository"):
+        table.add_column(col)
+    for h in hosts:
+        for b in h.backups[-5:]:
+            table.add_row(h.host, b.label, b.type, b.stopped.strftime("%Y-%m-%d %H:%M:%S"),
+                          _mib(b.size), _mib(b.repo_size))
+    console.print(table)
+    for h in hosts:
+        target = f"; restored to {h.target}" if h.target else ""
+        console.print(f"{h.host}: WAL archived {h.wal_min or '-'} .. {h.wal_max or '-'}, timeline {h.timeline}{target}")
+
+
+def _mib(size: int) -> str:
+    return f"{size / 1048576:.1f} MiB"
 
 
 def show_playbook_failure(exc: PlaybookFailed) -> None:

@@ -210,6 +210,53 @@ def test_exporter_runs_as_prometheus(host):
     assert host.process.get(comm="prometheus-post").user == "prometheus"
 
 
+def _backup_info(host: testinfra.host.Host) -> dict:
+    return json.loads(host.check_output("runuser -u postgres -- pgbackrest --stanza=main --output=json info"))[0]
+
+
+def test_posix_repository_on_its_own_volume_encrypted(host):
+    # No minio group in this scenario: the repository is a directory on pg1's second volume.
+    mount = host.mount_point("/var/lib/pgbackrest")
+    assert mount.exists
+    assert mount.filesystem == "xfs"
+    info = _backup_info(host)
+    assert info["status"]["code"] == 0, info["status"]["message"]
+    assert info["cipher"] == "aes-256-cbc"
+    assert [b["type"] for b in info["backup"]][:1] == ["full"]
+    # Encrypted at rest: the manifest is OpenSSL's salted format, not pgBackRest's plain INI text.
+    label = info["backup"][0]["label"]
+    head = host.check_output(f"head -c 8 /var/lib/pgbackrest/backup/main/{label}/backup.manifest")
+    assert head == "Salted__"
+
+
+def test_secrets_file_is_private(host):
+    conf = host.file("/etc/pgbackrest/pgbackrest.conf")
+    assert (conf.user, conf.group, conf.mode) == ("root", "postgres", 0o640)
+    assert "molecule-pgbackrest-cipher-0123456789" in conf.content_string
+
+
+def test_pgbackrest_check_passes_and_wal_is_archived(host):
+    # check switches the WAL segment and waits until the archive has it.
+    before = int(_sql(host, "SELECT archived_count FROM pg_stat_archiver"))
+    done = host.run("runuser -u postgres -- pgbackrest --stanza=main check")
+    assert done.rc == 0, done.stdout + done.stderr
+    assert int(_sql(host, "SELECT archived_count FROM pg_stat_archiver")) > before
+    assert _sql(host, "SHOW archive_command") == "pgbackrest --stanza=main archive-push %p"
+
+
+def test_backup_timers_scheduled_with_retention(host):
+    for kind in ("full", "diff"):
+        timer = host.service(f"pgbackrest-{kind}.timer")
+        assert timer.is_enabled, kind
+        assert timer.is_running, kind
+    unit = host.check_output("systemctl cat pgbackrest-backup@full.service")
+    assert "User=postgres" in unit
+    assert "ExecStart=/usr/bin/pgbackrest --stanza=main --type=%i backup" in unit
+    conf = host.file("/etc/pgbackrest/pgbackrest.conf").content_string
+    assert "repo1-retention-full=2" in conf
+    assert "repo1-retention-diff=6" in conf
+
+
 # --- From trino1 and from outside ----------------------------------------------------------------
 
 

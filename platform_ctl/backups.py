@@ -1,0 +1,112 @@
+"""Day-2 `backup` and `restore`: pgBackRest on the postgres hosts, through ansible/playbooks/ops/.
+
+Both run against a deployed environment (its generated inventory) and return what the repository
+holds afterwards, read from the report each host writes to the controller.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from platform_ctl.errors import PlatformCtlError
+from platform_ctl.events import Event, Reporter, discard
+
+if TYPE_CHECKING:
+    from platform_ctl.environment import Environment
+
+BACKUP_TYPES = ("full", "diff", "incr")
+
+
+@dataclass(frozen=True)
+class BackupSet:
+    label: str
+    type: str
+    started: datetime
+    stopped: datetime
+    size: int
+    repo_size: int
+
+
+@dataclass(frozen=True)
+class HostReport:
+    """The state of one host's repository after a day-2 run."""
+
+    host: str
+    backups: list[BackupSet]
+    wal_min: str
+    wal_max: str
+    timeline: int
+    target: str
+
+    @classmethod
+    def from_json(cls, data: dict) -> HostReport:
+        info = data["info"]
+        backups = [
+            BackupSet(b["label"], b["type"], datetime.fromtimestamp(b["timestamp"]["start"], UTC),
+                      datetime.fromtimestamp(b["timestamp"]["stop"], UTC), b["info"]["size"],
+                      b["info"]["repository"]["delta"])
+            for b in info.get("backup", [])
+        ]
+        archives = [a for a in info.get("archive", []) if a.get("min")]
+        return cls(data["host"], backups, archives[-1]["min"] if archives else "",
+                   archives[-1]["max"] if archives else "", int(data["timeline"]), data.get("target", ""))
+
+
+def parse_target(text: str, now: datetime | None = None) -> datetime:
+    """A restore target: an ISO 8601 time with a UTC offset (or Z), in the past."""
+    try:
+        when = datetime.fromisoformat(text.strip())  # Python 3.11: a space or T, and Z, are accepted
+    except ValueError:
+        raise PlatformCtlError(f"--to {text!r}: not a time; use ISO 8601 with an offset, e.g. "
+                               "2026-11-26T01:30:00+00:00 or 2026-11-26T01:30:00Z", 2) from None
+    if when.tzinfo is None:
+        raise PlatformCtlError(f"--to {text!r}: give the UTC offset (e.g. {text}+00:00 or {text}Z): "
+                               "a time without one is ambiguous", 2)
+    if when > (now or datetime.now(UTC)):
+        raise PlatformCtlError(f"--to {text!r}: in the future; recovery can only reach committed history", 2)
+    return when.astimezone(UTC)
+
+
+def pg_time(when: datetime) -> str:
+    """The target as PostgreSQL's recovery_target_time reads it (microseconds, UTC offset)."""
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
+
+
+def _run(env: Environment, playbook: str, phase: str, report: Reporter, extravars: dict) -> list[HostReport]:
+    from platform_ctl.runner import run_playbook
+
+    if not env.inventory.exists():
+        raise PlatformCtlError(
+            f"{env.name} is not deployed (no {env.inventory}): run `platform-ctl deploy {env.name}`", 2)
+    if env.spec.groups.get("postgres") is None or not env.spec.groups["postgres"].count:
+        raise PlatformCtlError(f"{env.name} has no postgres group: nothing to back up or restore", 2)
+    reports = env.state_dir / "ops" / phase
+    shutil.rmtree(reports, ignore_errors=True)
+    reports.mkdir(parents=True)
+    run_playbook(f"ops/{playbook}", env.inventory, env.state_dir, report, phase,
+                 vault_password_file=env.vault_password_file(),
+                 extravars={**extravars, "postgresql_ops_report_dir": str(reports)})
+    return [HostReport.from_json(json.loads(p.read_text())) for p in sorted(reports.glob("*.json"))]
+
+
+def backup(env: Environment, report: Reporter = discard, kind: str = "full") -> list[HostReport]:
+    """Take a pgBackRest backup of ``kind`` on every postgres host now."""
+    if kind not in BACKUP_TYPES:
+        raise PlatformCtlError(f"--type {kind!r}: allowed: {', '.join(BACKUP_TYPES)}", 2)
+    report(Event("phase_start", phase="backup", message=f"{kind} backup"))
+    hosts = _run(env, "backup.yml", "backup", report, {"postgresql_backup_type": kind})
+    report(Event("phase_done", phase="backup"))
+    return hosts
+
+
+def restore(env: Environment, report: Reporter = discard, target: datetime | None = None) -> list[HostReport]:
+    """Restore every postgres host to ``target`` (None: the end of the archived WAL)."""
+    report(Event("phase_start", phase="restore", message=f"to {pg_time(target)}" if target else "to the latest state"))
+    hosts = _run(env, "restore.yml", "restore", report,
+                 {"postgresql_restore_target": pg_time(target) if target else ""})
+    report(Event("phase_done", phase="restore"))
+    return hosts

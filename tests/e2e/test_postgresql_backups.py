@@ -1,0 +1,150 @@
+"""PostgreSQL backups on the shared e2e environment: the PITR drill and archiving through a MinIO outage.
+
+Real PostgreSQL on pg1, pgBackRest archiving to the real MinIO cluster over verified TLS, driven by
+`platform-ctl backup` and `platform-ctl restore`. Times come from the database server's clock, the
+one recovery compares commit timestamps with. Runs after test_minio_faults.py and before
+test_teardown_destroy.py (pytest orders files by name).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+NOW_UTC = "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+
+class Host:
+    def __init__(self, container: str) -> None:
+        self.container = container
+
+    def run(self, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["docker", "exec", self.container, *argv], capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
+    def sql(self, query: str) -> str:
+        done = self.run("runuser", "-u", "postgres", "--", "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", query)
+        assert done.returncode == 0, f"{query}: {done.stderr}"
+        return done.stdout.strip()
+
+    def pgbackrest(self, command: str) -> subprocess.CompletedProcess[str]:
+        return self.run("runuser", "-u", "postgres", "--", "pgbackrest", "--stanza=main", command, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def pg(deployed) -> Host:
+    return Host(f"platform-{deployed.env}-pg1")
+
+
+def _wait(predicate, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(2)
+    pytest.fail(f"timed out after {seconds:.0f}s waiting for {what}")
+
+
+def _rows(pg: Host, table: str) -> tuple[int, int]:
+    """(count, sum of ids) of ``table``."""
+    count, total = pg.sql(f"SELECT count(*), coalesce(sum(id), 0) FROM {table}").split("|")
+    return int(count), int(total)
+
+
+def _timeline(pg: Host) -> int:
+    return int(pg.sql("SELECT timeline_id FROM pg_control_checkpoint()"))
+
+
+def test_pitr_drill_restores_exactly_the_rows_committed_before_t1(deployed, pg: Host):
+    pg.sql("DROP TABLE IF EXISTS drill; CREATE TABLE drill (id int PRIMARY KEY, note text NOT NULL)")
+    pg.sql("INSERT INTO drill SELECT i, md5(i::text) FROM generate_series(1, 1000) i")
+
+    backup = deployed.cli("backup", deployed.env)
+    assert backup.rc == 0, backup.stdout[-2000:] + backup.stderr[-2000:]
+    assert "pg1" in backup.stdout
+    assert "full" in backup.stdout
+
+    # More rows after the backup, committed in ten transactions: recovery must replay them from WAL.
+    for start in range(1001, 1501, 50):
+        pg.sql(f"INSERT INTO drill SELECT i, md5(i::text) FROM generate_series({start}, {start + 49}) i")
+    t1 = pg.sql(NOW_UTC)
+    time.sleep(1.5)
+    pg.sql("INSERT INTO drill VALUES (9999, 'committed after T1')")
+    time.sleep(1.5)
+    pg.sql("DROP TABLE drill")  # T2
+    timeline = _timeline(pg)
+
+    restored = deployed.cli("restore", deployed.env, "--to", t1)
+    assert restored.rc == 0, restored.stdout[-3000:] + restored.stderr[-3000:]
+    print(f"restore --to {t1}: {restored.seconds:.1f} s")
+
+    # Exactly the rows committed before T1: 1..1500, and not the one committed after it.
+    assert _rows(pg, "drill") == (1500, 1500 * 1501 // 2)
+    assert pg.sql("SELECT count(*) FROM drill WHERE id = 9999") == "0"
+    assert pg.sql("SELECT count(*) FROM drill WHERE note <> md5(id::text)") == "0"
+    # Promoted on a new timeline, writable, and archiving from it works.
+    assert _timeline(pg) > timeline
+    assert pg.sql("SELECT pg_is_in_recovery()") == "f"
+    pg.sql("INSERT INTO drill VALUES (10000, 'after the restore')")
+    check = pg.pgbackrest("check")
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_wal_archiving_queues_through_a_minio_outage_and_a_restore_inside_it_works(deployed, pg: Host):
+    minio = [Host(f"platform-{deployed.env}-minio{i}") for i in range(1, 5)]
+    pg.sql("DROP TABLE IF EXISTS outage; CREATE TABLE outage (id int PRIMARY KEY)")
+    check = pg.pgbackrest("check")  # everything so far is archived
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    def on_all(action: str) -> None:
+        with ThreadPoolExecutor(len(minio)) as pool:
+            results = list(pool.map(lambda h: h.run("systemctl", action, "minio"), minio))
+        assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
+
+    def status(segment: str) -> str:
+        return pg.sql(f"SELECT coalesce(string_agg(name, ','), '') FROM pg_ls_archive_statusdir()"
+                      f" WHERE name LIKE '{segment}.%'")
+
+    outage_started = time.monotonic()
+    on_all("stop")
+    try:
+        pg.sql("INSERT INTO outage SELECT generate_series(1, 300)")
+        first = pg.sql("SELECT pg_walfile_name(pg_switch_wal())")
+        t_inside = pg.sql(NOW_UTC)
+        time.sleep(1.5)
+        pg.sql("INSERT INTO outage SELECT generate_series(301, 500)")
+        second = pg.sql("SELECT pg_walfile_name(pg_switch_wal())")
+        # pgBackRest keeps retrying the segment it holds; the completed segments wait in pg_wal,
+        # marked ready, none lost.
+        time.sleep(max(0.0, 30 - (time.monotonic() - outage_started)))  # MinIO stays down 30 s or more
+        assert status(first) == f"{first}.ready"
+        assert status(second) == f"{second}.ready"
+        queued = int(pg.sql("SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'"))
+    finally:
+        on_all("start")
+    print(f"MinIO down {time.monotonic() - outage_started:.0f} s, {queued} WAL segments queued")
+
+    _wait(lambda: pg.sql("SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'") == "0",
+          300, "the queued WAL to be archived after MinIO returned")
+    caught_up = time.monotonic()
+    check = pg.pgbackrest("check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    print(f"archive caught up {caught_up - outage_started:.0f} s after the outage began")
+
+    restored = deployed.cli("restore", deployed.env, "--to", t_inside)
+    assert restored.rc == 0, restored.stdout[-3000:] + restored.stderr[-3000:]
+    assert _rows(pg, "outage") == (300, 300 * 301 // 2)
+
+
+def test_deploy_after_restores_changes_nothing(deployed):
+    again = deployed.cli("deploy", deployed.env, "--from", "metadata", "--json")
+    assert again.rc == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    stats = [e for e in again.events if e["kind"] == "stats" and e["phase"] == "metadata"]
+    assert stats
+    changed = {h: s["changed"] for h, s in stats[-1]["data"]["stats"].items()}
+    assert changed == {"pg1": 0}, changed
