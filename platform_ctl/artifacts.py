@@ -1,8 +1,18 @@
 """The artifact cache: upstream programs built once on the controller and pushed to the hosts.
 
-An artifact whose source is ``controller`` is built here from a pinned module version of the Go
-module proxy into ``~/.cache/platform-ctl/artifacts/<name>/<version>/``, with its sha256 recorded
-beside it; the roles copy it to the hosts. Most are a plain ``go install module@version``. Two
+An artifact whose source is ``controller`` is made here into
+``~/.cache/platform-ctl/artifacts/<name>/<version>/``, with its sha256 recorded beside it; the roles
+copy it to the hosts. Three kinds:
+
+- Go programs (MinIO, mc, OpenTofu, the DigitalOcean provider), built from a pinned module version
+  of the Go module proxy;
+- release archives from Maven Central (Trino's server tarball), downloaded once into
+  ``~/.cache/platform-ctl/downloads/``, checked against a pinned digest and trimmed to what the hosts
+  run;
+- the Java runtime, packed from a JDK installed on the controller (Temurin, of the major version
+  the Java program needs or newer).
+
+Most Go programs are a plain ``go install module@version``. Two
 cannot be: OpenTofu's go.mod has a ``replace`` directive (which ``go install`` refuses) and the
 proxy serves the DigitalOcean provider's source zip but not its go.mod. Those are built from the
 module's source zip, fetched from the proxy and checked against a pinned sha256, as the main module.
@@ -63,6 +73,184 @@ class GoArtifact:
     def checksum_file(self) -> Path:
         return self.directory / f"{self.name}.sha256"
 
+    def build(self, tmp: Path, say: Callable[[str], None]) -> Path:
+        # The machine's Go (1.24 or newer, which MinIO's go.mod asks for) may not be on a service's PATH.
+        go = shutil.which("go") or shutil.which("go", path="/usr/local/go/bin")
+        if go is None:
+            raise PreflightError(f"building {self.name} needs Go 1.24+ (the `go` command): not on PATH "
+                                 "nor in /usr/local/go/bin")
+        how = "from its source zip" if self.zip_sha256 else "with go install"
+        say(f"building {self.name} {self.version} {how} (a few minutes, once)")
+        built = tmp / (self.binary or self.name)
+        if self.zip_sha256:
+            _build_from_zip(go, self, tmp, built)
+        else:
+            _go(go, ["install", "-trimpath", f"{self.module}@{self.version}"], {"GOBIN": str(tmp)},
+                f"go install {self.module}@{self.version}")
+        built.chmod(0o755)
+        return built
+
+
+@dataclass(frozen=True)
+class MavenArchive:
+    """A release tarball from Maven Central, checked against its pinned sha1, trimmed to ``keep``.
+
+    Maven Central publishes only sha1 (and md5) digests of these archives; the sha1 is pinned here,
+    so a changed file is refused, and the trimmed archive gets its own sha256 like every artifact.
+    """
+
+    name: str
+    group: str
+    artifact: str
+    version: str
+    licence: str
+    sha1: str
+    #: Top-level directories of the archive kept whole (e.g. ``bin``, ``lib``, ``etc``).
+    keep: tuple[str, ...]
+    #: Subdirectories of ``plugin/`` kept; the others are removed (Trino ships ~60 connectors).
+    plugins: tuple[str, ...] = ()
+
+    @property
+    def url(self) -> str:
+        return (f"https://repo1.maven.org/maven2/{self.group.replace('.', '/')}/{self.artifact}/{self.version}/"
+                f"{self.artifact}-{self.version}.tar.gz")
+
+    @property
+    def directory(self) -> Path:
+        return cache_dir() / "artifacts" / self.name / self.version
+
+    @property
+    def path(self) -> Path:
+        return self.directory / f"{self.artifact}-{self.version}.tar.gz"
+
+    @property
+    def checksum_file(self) -> Path:
+        return self.directory / f"{self.name}.sha256"
+
+    def download(self, say: Callable[[str], None]) -> Path:
+        """The upstream archive in the download cache, fetched once and checked against the pinned sha1."""
+        import urllib.request
+
+        target = cache_dir() / "downloads" / f"{self.artifact}-{self.version}.tar.gz"
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            say(f"downloading {self.url} (once)")
+            partial = target.with_suffix(".part")
+            try:
+                with urllib.request.urlopen(self.url, timeout=600) as answer, partial.open("wb") as f:  # noqa: S310
+                    shutil.copyfileobj(answer, f, 1 << 20)
+            except OSError as exc:
+                raise PreflightError(f"downloading {self.url} failed: {exc}") from exc
+            partial.replace(target)
+        digest = hashlib.sha1(usedforsecurity=False)
+        with target.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != self.sha1:
+            raise PreflightError(f"{target} has sha1 {digest.hexdigest()}, pinned {self.sha1} for {self.url}:"
+                                 f" delete it to download it again")
+        return target
+
+    def build(self, tmp: Path, say: Callable[[str], None]) -> Path:
+        import tarfile
+
+        source = self.download(say)
+        say(f"trimming {source.name} to {', '.join(self.keep)} and plugins {', '.join(self.plugins)}")
+        top = f"{self.artifact}-{self.version}"
+        kept_plugins = {f"{top}/plugin/{p}" for p in self.plugins}
+        out = tmp / self.path.name
+        with tarfile.open(source, "r:gz") as archive, tarfile.open(out, "w:gz", compresslevel=1) as trimmed:
+            found: set[str] = set()
+            for member in archive:
+                parts = member.name.split("/")
+                if len(parts) < 2 or parts[1] not in (*self.keep, "plugin"):
+                    continue
+                if parts[1] == "plugin" and len(parts) > 2:
+                    plugin = "/".join(parts[:3])
+                    if plugin not in kept_plugins:
+                        continue
+                    found.add(parts[2])
+                if member.islnk() and member.linkname.split("/")[1:2] == ["plugin"] \
+                        and "/".join(member.linkname.split("/")[:3]) not in kept_plugins:
+                    # A hard link into a plugin that is dropped: store the file itself.
+                    target = archive.getmember(member.linkname)
+                    data = archive.extractfile(target)
+                    copy = tarfile.TarInfo(member.name)
+                    copy.size, copy.mode, copy.mtime = target.size, target.mode, target.mtime
+                    trimmed.addfile(copy, data)
+                    continue
+                trimmed.addfile(member, archive.extractfile(member) if member.isfile() else None)
+        missing = sorted(set(self.plugins) - found)
+        if missing:
+            raise PreflightError(f"{source.name} has no plugin(s) {', '.join(missing)}")
+        return out
+
+
+@dataclass(frozen=True)
+class JavaRuntime:
+    """The controller's JDK of at least ``minimum`` (a major version), packed for the hosts.
+
+    Adoptium's download site is not reachable from every machine platform-ctl runs on, so the
+    ``controller`` source packs an installed Temurin JDK (its sources, man pages and demos left out);
+    the hosts of a production environment may use the ``url`` source with Adoptium's checksum instead.
+    """
+
+    name: str
+    minimum: int
+    licence: str = "GPL-2.0-with-classpath-exception"
+    search: tuple[str, ...] = ("/usr/lib/jvm",)
+
+    def home(self) -> tuple[Path, str]:
+        """The newest installed JDK whose major version is at least ``minimum``, with its full version."""
+        found: list[tuple[tuple[int, ...], Path, str]] = []
+        for root in self.search:
+            for release in sorted(Path(root).glob("*/release")):
+                fields = dict(line.split("=", 1) for line in release.read_text().splitlines() if "=" in line)
+                version = fields.get("JAVA_VERSION", "").strip('"')
+                numbers = tuple(int(n) for n in version.split(".") if n.isdigit())
+                if numbers and numbers[0] >= self.minimum and (release.parent / "bin" / "javac").exists():
+                    found.append((numbers, release.parent, version))
+        if not found:
+            raise PreflightError(f"no JDK {self.minimum} or newer under {', '.join(self.search)} (Trino needs it):"
+                                 f" install Temurin {self.minimum}+ there")
+        _, home, version = max(found)
+        return home, version
+
+    @property
+    def version(self) -> str:
+        return self.home()[1]
+
+    @property
+    def directory(self) -> Path:
+        return cache_dir() / "artifacts" / self.name / self.version
+
+    @property
+    def path(self) -> Path:
+        return self.directory / f"jdk-{self.version}.tar.gz"
+
+    @property
+    def checksum_file(self) -> Path:
+        return self.directory / f"{self.name}.sha256"
+
+    def build(self, tmp: Path, say: Callable[[str], None]) -> Path:
+        import tarfile
+
+        home, version = self.home()
+        say(f"packing the JDK {version} of {home}")
+        out = tmp / self.path.name
+        skip = {"lib/src.zip", "man", "demo", "sample"}
+
+        def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+            inner = info.name.split("/", 1)[1] if "/" in info.name else ""
+            return None if any(inner == s or inner.startswith(s + "/") for s in skip) else info
+
+        with tarfile.open(out, "w:gz", compresslevel=1) as archive:
+            archive.add(home, arcname=f"jdk-{version}", filter=keep)
+        return out
+
+
+Artifact = GoArtifact | MavenArchive | JavaRuntime
+
 
 @dataclass(frozen=True)
 class Built:
@@ -89,7 +277,14 @@ TOFU_VERSION = "v1.12.6"
 # pseudo-versions of their commits; v1.22.2 (2020-08) is the newest version whose source it serves.
 DO_PROVIDER_VERSION = "v1.22.2"
 
-DEFAULTS: dict[str, GoArtifact] = {
+# Trino: the server tarball of Maven Central (sha1 as Maven Central publishes it). 476 is the newest
+# whose tarball is served here (477+ answer 404); it needs Java 24 or newer.
+TRINO_VERSION = "476"
+TRINO_SHA1 = "c9b38be4017ebd2f7095455aaac772fb40247ebe"
+#: The connectors and plugins the platform uses; the other ~55 (0.8 GB in all) stay on the controller.
+TRINO_PLUGINS = ("iceberg", "tpch", "tpcds", "password-authenticators", "jmx")
+
+DEFAULTS: dict[str, Artifact] = {
     "minio": GoArtifact("minio", "github.com/minio/minio", MINIO_VERSION, "AGPL-3.0"),
     "mc": GoArtifact("mc", "github.com/minio/mc", MC_VERSION, "AGPL-3.0"),
     "tofu": GoArtifact(
@@ -103,20 +298,32 @@ DEFAULTS: dict[str, GoArtifact] = {
         zip_sha256="7b950355159351f0e3edaa3b7f34350494db3c6917d8c21087b5e1aae49343d0",
         binary=f"terraform-provider-digitalocean_{DO_PROVIDER_VERSION}", ldflags="-s -w",
     ),
+    "trino": MavenArchive("trino", "io.trino", "trino-server", TRINO_VERSION, "Apache-2.0", TRINO_SHA1,
+                          keep=("bin", "lib", "NOTICE", "README.txt"), plugins=TRINO_PLUGINS),
+    "java": JavaRuntime("java", minimum=24),
 }
 #: What `python -m platform_ctl.artifacts` builds when no name is given.
-HOST_ARTIFACTS = ("minio", "mc")
+HOST_ARTIFACTS = ("minio", "mc", "trino", "java")
 TOOLCHAIN_ARTIFACTS = ("tofu", "terraform-provider-digitalocean")
 
 
-def artifacts_for(spec: Spec) -> list[GoArtifact]:
-    """The controller-built artifacts an environment needs, at the spec's pinned versions."""
-    if spec.count("minio") == 0:
-        return []
-    minio = DEFAULTS["minio"]
-    if "minio" in spec.versions:
-        minio = GoArtifact(minio.name, minio.module, spec.versions["minio"], minio.licence)
-    return [minio, DEFAULTS["mc"]]
+def artifacts_for(spec: Spec) -> list[Artifact]:
+    """The controller-made artifacts an environment needs, at the spec's pinned versions."""
+    needed: list[Artifact] = []
+    if spec.count("minio") > 0:
+        minio = DEFAULTS["minio"]
+        assert isinstance(minio, GoArtifact)
+        if "minio" in spec.versions:
+            minio = GoArtifact(minio.name, minio.module, spec.versions["minio"], minio.licence)
+        needed += [minio, DEFAULTS["mc"]]
+    if spec.count("trino_coordinator") > 0:
+        wanted = spec.versions.get("trino", TRINO_VERSION)
+        if wanted != TRINO_VERSION:
+            raise PreflightError(f"versions.trino {wanted!r}: this platform-ctl pins Trino {TRINO_VERSION} (its"
+                                 " Maven Central digest is in platform_ctl/artifacts.py); set versions.trino to"
+                                 f" {TRINO_VERSION!r} or leave it out")
+        needed += [DEFAULTS["trino"], DEFAULTS["java"]]
+    return needed
 
 
 def _sha256(path: Path) -> str:
@@ -141,8 +348,8 @@ def _go_environment() -> dict[str, str]:
     }
 
 
-def ensure(artifact: GoArtifact, say: Callable[[str], None] = lambda _m: None) -> Built:
-    """Build ``artifact`` unless the cache has it; check the cached file against its recorded sha256."""
+def ensure(artifact: Artifact, say: Callable[[str], None] = lambda _m: None) -> Built:
+    """Make ``artifact`` unless the cache has it; check the cached file against its recorded sha256."""
     if artifact.path.exists() and artifact.checksum_file.exists():
         recorded = artifact.checksum_file.read_text().split()[0]
         if _sha256(artifact.path) != recorded:
@@ -151,26 +358,13 @@ def ensure(artifact: GoArtifact, say: Callable[[str], None] = lambda _m: None) -
                 f"{artifact.directory} and deploy again to rebuild it"
             )
         return Built(artifact.name, artifact.version, artifact.path, recorded)
-    # The machine's Go (1.24 or newer, which MinIO's go.mod asks for) may not be on a service's PATH.
-    go = shutil.which("go") or shutil.which("go", path="/usr/local/go/bin")
-    if go is None:
-        raise PreflightError(f"building {artifact.name} needs Go 1.24+ (the `go` command): not on PATH "
-                             "nor in /usr/local/go/bin")
     artifact.directory.mkdir(parents=True, exist_ok=True)
-    how = "from its source zip" if artifact.zip_sha256 else "with go install"
-    say(f"building {artifact.name} {artifact.version} {how} (a few minutes, once)")
     with tempfile.TemporaryDirectory(dir=artifact.directory, prefix=".build-") as tmp:
-        built = Path(tmp) / (artifact.binary or artifact.name)
-        if artifact.zip_sha256:
-            _build_from_zip(go, artifact, Path(tmp), built)
-        else:
-            _go(go, ["install", "-trimpath", f"{artifact.module}@{artifact.version}"], {"GOBIN": tmp},
-                f"go install {artifact.module}@{artifact.version}")
+        built = artifact.build(Path(tmp), say)
         checksum = _sha256(built)
-        built.chmod(0o755)
         built.replace(artifact.path)
-    artifact.checksum_file.write_text(f"{checksum}  {artifact.name}\n")
-    say(f"built {artifact.path} (sha256 {checksum[:16]}…)")
+    artifact.checksum_file.write_text(f"{checksum}  {artifact.path.name}\n")
+    say(f"made {artifact.path} (sha256 {checksum[:16]}…)")
     return Built(artifact.name, artifact.version, artifact.path, checksum)
 
 
@@ -207,7 +401,7 @@ def _build_from_zip(go: str, artifact: GoArtifact, tmp: Path, output: Path) -> N
     if found != artifact.zip_sha256:
         raise PreflightError(f"{url} has sha256 {found}, pinned {artifact.zip_sha256}: refusing to build it")
     with zipfile.ZipFile(archive) as z:
-        z.extractall(tmp / "src")
+        z.extractall(tmp / "src")  # noqa: S202 - the proxy's zip, checked against its pinned sha256 above
     root = tmp / "src" / f"{artifact.module}@{artifact.version}"
     # A zip's vendor/ holds only modules.txt; the dependencies come from the proxy like any build.
     shutil.rmtree(root / "vendor", ignore_errors=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from platform_ctl.artifacts import DEFAULTS, MINIO_VERSION, GoArtifact, artifacts_for, ensure
+from platform_ctl.artifacts import DEFAULTS, MINIO_VERSION, TRINO_VERSION, GoArtifact, artifacts_for, ensure
 from platform_ctl.errors import PreflightError
 from platform_ctl.paths import COLLECTION_ROOT
 from platform_ctl.spec import load_spec
@@ -19,11 +19,19 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "cache"
 
 
-def test_local_spec_needs_minio_and_mc_at_their_pins() -> None:
+def test_local_spec_needs_minio_mc_trino_and_java_at_their_pins() -> None:
     spec = load_spec(COLLECTION_ROOT / "inventories/local/platform.yml", env="local")
-    assert [(a.name, a.version) for a in artifacts_for(spec)] == [
-        ("minio", MINIO_VERSION), ("mc", DEFAULTS["mc"].version),
+    assert [(a.name, a.version) for a in artifacts_for(spec) if a.name != "java"] == [
+        ("minio", MINIO_VERSION), ("mc", DEFAULTS["mc"].version), ("trino", TRINO_VERSION),
     ]
+    assert [a.name for a in artifacts_for(spec)][-1] == "java"
+
+
+def test_another_trino_version_is_refused_before_anything_is_built() -> None:
+    spec = load_spec(COLLECTION_ROOT / "inventories/local/platform.yml", env="local")
+    other = spec.model_copy(update={"versions": {**spec.versions, "trino": "470"}})
+    with pytest.raises(PreflightError, match="pins Trino 476"):
+        artifacts_for(other)
 
 
 def _cached(artifact: GoArtifact, body: bytes, recorded: str) -> None:

@@ -92,7 +92,7 @@ def _settings_kb(host: testinfra.host.Host, names: list[str]) -> dict[str, float
     """pg_settings values in kB (memory) or as numbers, whatever unit the server keeps them in."""
     units = {"8kB": 8, "kB": 1, "MB": 1024, None: 1, "": 1}
     listed = ", ".join(f"'{name}'" for name in names)  # our own constant names, not input
-    rows = _sql(host, f"SELECT name, setting, coalesce(unit, '') FROM pg_settings WHERE name IN ({listed})")  # noqa: S608
+    rows = _sql(host, f"SELECT name, setting, coalesce(unit, '') FROM pg_settings WHERE name IN ({listed})")
     values = {}
     for line in rows.splitlines():
         name, setting, unit = line.split("|")

@@ -1,0 +1,145 @@
+"""Verify the trino role: a coordinator and a worker over HTTPS, password authentication, tpch answers.
+
+The test runner reaches both nodes on 10.201.14.0/24 (the scenario's VPC) from the network's
+gateway, with the Trino Python client, TLS verified against the scenario's CA.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import requests
+import testinfra
+import testinfra.utils.ansible_runner
+import trino
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+_RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
+testinfra_hosts = _RUNNER.get_hosts("trino_coordinator") + _RUNNER.get_hosts("trino_worker")
+
+CA = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "pki" / "ca.crt"
+COORDINATOR = "10.201.14.11"
+WORKER = "10.201.14.12"
+PORT = 8443
+PASSWORD = "molecule-trino-admin-0123456789"
+
+
+def _get(name: str) -> testinfra.host.Host:
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
+
+
+def _connect(user: str = "admin", password: str = PASSWORD) -> trino.dbapi.Connection:
+    # trust_env off: requests would let REQUESTS_CA_BUNDLE (the machine's public CAs) override the
+    # session's CA file, and environment proxies have no business on the VPC.
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(CA)
+    return trino.dbapi.connect(host=COORDINATOR, port=PORT, user=user, http_scheme="https",
+                               auth=trino.auth.BasicAuthentication(user, password), http_session=session,
+                               request_timeout=60)
+
+
+def _query(sql: str) -> list[list]:
+    cursor = _connect().cursor()
+    cursor.execute(sql)
+    return cursor.fetchall()
+
+
+def test_runs_as_trino_with_the_recommended_limits(host):
+    service = host.service("trino")
+    assert service.is_enabled
+    assert service.is_running
+    java = host.process.get(comm="trino-server-co")
+    assert java.user == "trino"
+    # The unit asks for Trino's recommended limits; the process gets them up to the hard limits the
+    # container itself runs under (on this machine 20000 open files: the Docker daemon's own).
+    assert host.check_output("systemctl show trino -p LimitNOFILE -p LimitNPROC").split() == [
+        "LimitNOFILE=131072", "LimitNPROC=128000"]
+    def hard(pid: int) -> dict[str, int]:
+        lines = host.file(f"/proc/{pid}/limits").content_string.splitlines()
+        return {line.split()[-1]: int(line.split()[-2]) for line in lines
+                if line.startswith(("Max open files", "Max processes"))}
+
+    ceiling = hard(1)  # systemd's own: the container's
+    assert hard(java.pid) == {"files": min(131072, ceiling["files"]), "processes": min(128000, ceiling["processes"])}
+
+
+def test_heap_is_sized_from_the_container_limit(host):
+    # 2 GiB container → 70 % = 1433 MiB heap; per-node query memory and headroom 30 % of it.
+    jvm = host.file("/etc/trino/jvm.config").content_string
+    assert "-Xmx1433M" in jvm
+    config = host.file("/etc/trino/config.properties").content_string
+    assert "query.max-memory-per-node=429MB" in config
+    assert "memory.heap-headroom-per-node=429MB" in config
+    # One worker and a coordinator that schedules nothing: the cluster limit is one node's.
+    assert "query.max-memory=429MB" in config
+
+
+def test_secrets_stay_out_of_the_configuration_files(host):
+    for path in ("/etc/trino/config.properties", "/etc/trino/jvm.config", "/etc/trino/node.properties"):
+        assert "molecule-trino-shared-secret" not in host.file(path).content_string, path
+    env = host.file("/etc/trino/trino.env")
+    assert (env.user, env.group, env.mode) == ("root", "trino", 0o640)
+    assert "molecule-trino" not in host.run("journalctl -u trino --no-pager").stdout
+
+
+def test_node_ids_are_stable_uuids(host):
+    node = host.file("/etc/trino/node.properties").content_string
+    assert "node.environment=molecule" in node
+    assert len(next(line for line in node.splitlines() if line.startswith("node.id="))) == len("node.id=") + 36
+
+
+def test_password_file_holds_bcrypt_hashes_only():
+    coordinator = _get("trino-coord1")
+    content = coordinator.file("/etc/trino/password.db").content_string
+    assert content.startswith("admin:$2y$10$")
+    assert PASSWORD not in content
+
+
+def test_every_node_is_active():
+    rows = _query("SELECT node_id, coordinator, state FROM system.runtime.nodes ORDER BY coordinator DESC")
+    assert [(coordinator, state) for _, coordinator, state in rows] == [(True, "active"), (False, "active")]
+
+
+def test_tpch_query_runs_on_the_worker():
+    cursor = _connect().cursor()
+    cursor.execute("SELECT count(*) FROM tpch.tiny.lineitem")
+    assert cursor.fetchall() == [[60175]]  # TPC-H: 6,001,215 lineitem rows at scale 1, 1 % in tiny
+    nodes = _query(f"SELECT DISTINCT t.node_id, n.coordinator FROM system.runtime.tasks t"
+                   f" JOIN system.runtime.nodes n ON n.node_id = t.node_id WHERE t.query_id = '{cursor.query_id}'")
+    assert nodes
+    assert all(coordinator is False for _, coordinator in nodes), nodes
+
+
+def test_wrong_password_and_no_password_are_refused():
+    with pytest.raises(trino.exceptions.HttpError, match="401"):
+        _connect(password="not-the-password-0123456789").cursor().execute("SELECT 1")
+    context = ssl.create_default_context(cafile=str(CA))
+    request = urllib.request.Request(f"https://{COORDINATOR}:{PORT}/v1/statement", data=b"SELECT 1",
+                                     headers={"X-Trino-User": "admin"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, context=context, timeout=30)
+    assert refused.value.code == 401
+
+
+@pytest.mark.parametrize("address", [COORDINATOR, WORKER])
+def test_plain_http_is_not_served(address: str):
+    # HTTP is off on every node: the HTTPS port answers a plain request with no HTTP response (a TLS
+    # alert at most), and Trino's usual HTTP port 8080 is closed.
+    with socket.create_connection((address, PORT), timeout=10) as conn:
+        conn.sendall(b"GET /v1/info HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn.settimeout(10)
+        try:
+            reply = conn.recv(64)
+        except (ConnectionResetError, TimeoutError):  # no answer at all is no HTTP either
+            reply = b""
+    assert not reply.startswith(b"HTTP/"), reply
+    with pytest.raises((ConnectionRefusedError, TimeoutError)):  # the host firewall drops it
+        socket.create_connection((address, 8080), timeout=5).close()
+    assert not _get("trino-coord1" if address == COORDINATOR else "trino-worker1").socket("tcp://0.0.0.0:8080").is_listening

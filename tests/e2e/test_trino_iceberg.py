@@ -1,0 +1,135 @@
+"""Trino on the shared e2e environment: SQL over Iceberg tables in MinIO with the catalog in PostgreSQL.
+
+Through the `trino` Python client over HTTPS with the vault's admin password, TLS verified against
+the environment's CA. Runs after test_postgresql_backups.py and before test_teardown_destroy.py
+(pytest orders files by name).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from decimal import Decimal
+
+import pytest
+import requests
+import trino
+import urllib3
+from minio import Minio
+
+from platform_ctl.vault import read_vault
+
+pytestmark = pytest.mark.e2e
+
+
+class Cluster:
+    def __init__(self, deployed) -> None:
+        state = deployed.project / ".platform" / deployed.env
+        self.addresses = json.loads((state / "local" / "addresses.json").read_text())
+        self.ca = state / "pki" / "ca.crt"
+        password = (deployed.project / ".config" / "vault" / f"{deployed.env}.pass").read_text().strip()
+        self.vault = read_vault(deployed.project / "inventories" / deployed.env / "group_vars" / "all" / "vault.yml",
+                                password)
+        self.prefix = f"platform-{deployed.env}-"
+
+    def connect(self, password: str | None = None) -> trino.dbapi.Connection:
+        # trust_env off: requests lets REQUESTS_CA_BUNDLE override the session's CA file.
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = str(self.ca)
+        return trino.dbapi.connect(
+            host=self.addresses["trino-coord1"], port=8443, user="admin", http_scheme="https",
+            auth=trino.auth.BasicAuthentication("admin", password or self.vault["vault_trino_admin_password"]),
+            http_session=session, request_timeout=300)
+
+    def query(self, sql: str) -> list[list]:
+        cursor = self.connect().cursor()
+        cursor.execute(sql)
+        return cursor.fetchall()
+
+    def minio(self) -> Minio:
+        http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(self.ca))
+        return Minio(f"{self.addresses['minio1']}:9000", self.vault["vault_minio_root_user"],
+                     self.vault["vault_minio_root_password"], secure=True, http_client=http)
+
+    def psql(self, database: str, sql: str) -> str:
+        done = subprocess.run(["docker", "exec", f"{self.prefix}pg1", "runuser", "-u", "postgres", "--", "psql",
+                               "-XAtq", "-d", database, "-c", sql], capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def cluster(deployed) -> Cluster:
+    return Cluster(deployed)
+
+
+def test_every_node_is_active(cluster: Cluster, deployed):
+    rows = cluster.query("SELECT coordinator, state FROM system.runtime.nodes")
+    workers = deployed.spec["groups"]["trino_worker"]["count"]
+    assert sorted(rows) == sorted([[True, "active"]] + [[False, "active"]] * workers)
+
+
+def test_iceberg_table_lives_in_minio_with_its_catalog_in_postgresql(cluster: Cluster):
+    cluster.query("CREATE SCHEMA IF NOT EXISTS iceberg.e2e WITH (location = 's3://warehouse/e2e')")
+    cluster.query("DROP TABLE IF EXISTS iceberg.e2e.orders")
+    cluster.query("CREATE TABLE iceberg.e2e.orders (id bigint, amount decimal(10, 2)) WITH (format = 'PARQUET')")
+    cluster.query("INSERT INTO iceberg.e2e.orders VALUES (1, 10.00), (2, 20.00), (3, 30.00)")
+    first = cluster.query('SELECT snapshot_id FROM iceberg.e2e."orders$snapshots" ORDER BY committed_at DESC LIMIT 1')
+    cluster.query("UPDATE iceberg.e2e.orders SET amount = amount * 2 WHERE id = 2")
+    assert cluster.query("SELECT id, amount FROM iceberg.e2e.orders ORDER BY id") == [
+        [1, Decimal("10.00")], [2, Decimal("40.00")], [3, Decimal("30.00")]]
+    # Time travel to the snapshot before the update.
+    assert cluster.query(f"SELECT id, amount FROM iceberg.e2e.orders FOR VERSION AS OF {first[0][0]} ORDER BY id") == [
+        [1, Decimal("10.00")], [2, Decimal("20.00")], [3, Decimal("30.00")]]
+
+    # Data and metadata files are objects of the warehouse bucket.
+    keys = [o.object_name for o in cluster.minio().list_objects("warehouse", prefix="e2e/", recursive=True)]
+    assert any(k.endswith(".parquet") for k in keys), keys
+    assert any(k.endswith(".metadata.json") for k in keys), keys
+    # The table is a row of Iceberg's JDBC catalog in PostgreSQL, pointing at the current metadata.
+    row = cluster.psql("iceberg_catalog", "SELECT table_namespace, table_name, metadata_location FROM iceberg_tables"
+                                          " WHERE table_name = 'orders'")
+    namespace, name, location = row.split("|")
+    assert (namespace, name) == ("e2e", "orders")
+    assert location.startswith("s3://warehouse/e2e/")
+
+
+def test_wrong_password_is_refused(cluster: Cluster):
+    with pytest.raises(trino.exceptions.HttpError, match="401"):
+        cluster.connect(password="wrong-password-0123456789").cursor().execute("SELECT 1")
+
+
+# TPC-H's published answers at scale factor 1 (the qualification database), Q1 and Q6 with the
+# specification's validation parameters.
+Q1 = """
+SELECT returnflag, linestatus, sum(quantity), sum(extendedprice),
+       sum(extendedprice * (1 - discount)), sum(extendedprice * (1 - discount) * (1 + tax)),
+       avg(quantity), avg(extendedprice), avg(discount), count(*)
+FROM tpch.sf1.lineitem
+WHERE shipdate <= DATE '1998-12-01' - INTERVAL '90' DAY
+GROUP BY returnflag, linestatus ORDER BY returnflag, linestatus
+"""
+Q1_ANSWER = [
+    ["A", "F", "37734107.00", "56586554400.73", "53758257134.87", "55909065222.83", "25.52", "38273.13", "0.05",
+     1478493],
+    ["N", "F", "991417.00", "1487504710.38", "1413082168.05", "1469649223.19", "25.52", "38284.47", "0.05", 38854],
+    ["N", "O", "74476040.00", "111701729697.74", "106118230307.61", "110367043872.50", "25.50", "38249.12", "0.05",
+     2920374],
+    ["R", "F", "37719753.00", "56568041380.90", "53741292684.60", "55889619119.83", "25.51", "38250.85", "0.05",
+     1478870],
+]
+Q6 = """
+SELECT sum(extendedprice * discount) FROM tpch.sf1.lineitem
+WHERE shipdate >= DATE '1994-01-01' AND shipdate < DATE '1995-01-01'
+  AND discount BETWEEN 0.06 - 0.01 AND 0.06 + 0.01 AND quantity < 24
+"""
+
+
+def _cents(value) -> str:
+    return f"{Decimal(str(value)).quantize(Decimal('0.01'))}"
+
+
+def test_tpch_q1_and_q6_return_the_published_answers(cluster: Cluster):
+    rows = cluster.query(Q1)
+    assert [[r[0], r[1], *(_cents(v) for v in r[2:9]), r[9]] for r in rows] == Q1_ANSWER
+    assert _cents(cluster.query(Q6)[0][0]) == "123141078.23"
