@@ -26,6 +26,7 @@ testinfra_hosts = _RUNNER.get_hosts("trino_coordinator") + _RUNNER.get_hosts("tr
 CA = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "pki" / "ca.crt"
 COORDINATOR = "10.201.14.11"
 WORKER = "10.201.14.12"
+WORKER2 = "10.201.14.13"
 PORT = 8443
 PASSWORD = "molecule-trino-admin-0123456789"
 
@@ -77,8 +78,8 @@ def test_heap_is_sized_from_the_container_limit(host):
     config = host.file("/etc/trino/config.properties").content_string
     assert "query.max-memory-per-node=429MB" in config
     assert "memory.heap-headroom-per-node=429MB" in config
-    # One worker and a coordinator that schedules nothing: the cluster limit is one node's.
-    assert "query.max-memory=429MB" in config
+    # Two workers and a coordinator that schedules nothing: the cluster limit is two nodes'.
+    assert "query.max-memory=858MB" in config
 
 
 def test_secrets_stay_out_of_the_configuration_files(host):
@@ -104,17 +105,21 @@ def test_password_file_holds_bcrypt_hashes_only():
 
 def test_every_node_is_active():
     rows = _query("SELECT node_id, coordinator, state FROM system.runtime.nodes ORDER BY coordinator DESC")
-    assert [(coordinator, state) for _, coordinator, state in rows] == [(True, "active"), (False, "active")]
+    assert [(coordinator, state) for _, coordinator, state in rows] == [
+        (True, "active"), (False, "active"), (False, "active")]
 
 
-def test_tpch_query_runs_on_the_worker():
+def test_a_query_runs_splits_on_both_workers_and_none_on_the_coordinator():
     cursor = _connect().cursor()
     cursor.execute("SELECT count(*) FROM tpch.tiny.lineitem")
     assert cursor.fetchall() == [[60175]]  # TPC-H: 6,001,215 lineitem rows at scale 1, 1 % in tiny
-    nodes = _query(f"SELECT DISTINCT t.node_id, n.coordinator FROM system.runtime.tasks t"
-                   f" JOIN system.runtime.nodes n ON n.node_id = t.node_id WHERE t.query_id = '{cursor.query_id}'")
-    assert nodes
-    assert all(coordinator is False for _, coordinator in nodes), nodes
+    rows = _query(f"SELECT n.coordinator, t.node_id, sum(t.splits) FROM system.runtime.tasks t"
+                  f" JOIN system.runtime.nodes n ON n.node_id = t.node_id WHERE t.query_id = '{cursor.query_id}'"
+                  f" GROUP BY 1, 2")
+    workers = [(node, splits) for coordinator, node, splits in rows if not coordinator]
+    assert [coordinator for coordinator, _, _ in rows if coordinator] == []
+    assert len(workers) == 2, rows
+    assert all(splits > 0 for _, splits in workers), rows
 
 
 def test_wrong_password_and_no_password_are_refused():
@@ -128,7 +133,7 @@ def test_wrong_password_and_no_password_are_refused():
     assert refused.value.code == 401
 
 
-@pytest.mark.parametrize("address", [COORDINATOR, WORKER])
+@pytest.mark.parametrize("address", [COORDINATOR, WORKER, WORKER2])
 def test_plain_http_is_not_served(address: str):
     # HTTP is off on every node: the HTTPS port answers a plain request with no HTTP response (a TLS
     # alert at most), and Trino's usual HTTP port 8080 is closed.
@@ -142,4 +147,5 @@ def test_plain_http_is_not_served(address: str):
     assert not reply.startswith(b"HTTP/"), reply
     with pytest.raises((ConnectionRefusedError, TimeoutError)):  # the host firewall drops it
         socket.create_connection((address, 8080), timeout=5).close()
-    assert not _get("trino-coord1" if address == COORDINATOR else "trino-worker1").socket("tcp://0.0.0.0:8080").is_listening
+    name = {COORDINATOR: "trino-coord1", WORKER: "trino-worker1", WORKER2: "trino-worker2"}[address]
+    assert not _get(name).socket("tcp://0.0.0.0:8080").is_listening
