@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import urllib3
+from e2e_support import wait_for
 from minio import Minio
 from minio.error import S3Error
 
@@ -107,15 +108,6 @@ def _read_all(cluster: Cluster, node: str) -> tuple[list[str], list[str]]:
     return ([r for r in results if r.startswith("missing")], [r for r in results if r.startswith("corrupted")])
 
 
-def _wait(predicate, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(2)
-    pytest.fail(f"timed out after {seconds:.0f}s waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def cluster(deployed) -> Cluster:
     state = deployed.project / ".platform" / deployed.env
@@ -161,7 +153,7 @@ def test_objects_survive_one_then_two_hosts_down_and_heal(cluster: Cluster):
 
     # Both back: every node reports write quorum, heal, then everything reads back from each node.
     for node in cluster.addresses:
-        _wait(lambda node=node: cluster.healthy(node), 180, f"{node} to report cluster health")
+        wait_for(lambda node=node: cluster.healthy(node), 180, f"{node} to report cluster health")
     heal = subprocess.run(
         ["docker", "exec", f"{cluster.container_prefix}minio1", "sh", "-c",
          ". /etc/default/minio && MC_HOST_h=https://$MINIO_ROOT_USER:$MINIO_ROOT_PASSWORD@minio1:9000 "

@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from e2e_support import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -39,15 +40,6 @@ class Host:
 @pytest.fixture(scope="module")
 def pg(deployed) -> Host:
     return Host(f"platform-{deployed.env}-pg1")
-
-
-def _wait(predicate, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(2)
-    pytest.fail(f"timed out after {seconds:.0f}s waiting for {what}")
 
 
 def _rows(pg: Host, table: str) -> tuple[int, int]:
@@ -129,7 +121,7 @@ def test_wal_archiving_queues_through_a_minio_outage_and_a_restore_inside_it_wor
         on_all("start")
     print(f"MinIO down {time.monotonic() - outage_started:.0f} s, {queued} WAL segments queued")
 
-    _wait(lambda: pg.sql("SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'") == "0",
+    wait_for(lambda: pg.sql("SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'") == "0",
           300, "the queued WAL to be archived after MinIO returned")
     caught_up = time.monotonic()
     check = pg.pgbackrest("check")
