@@ -106,7 +106,6 @@ class GroupRule:
         name_prefix: default host name prefix; hosts are ``<prefix><n>`` with n from 1.
         min_memory_mb: smallest droplet memory the component runs in.
         erasure_coded: MinIO: the count must split into erasure sets of 4..16 drives.
-        serves_users: its hosts answer users over HTTPS, so the cloud firewall opens 443 to them.
     """
 
     group: str
@@ -117,7 +116,6 @@ class GroupRule:
     name_prefix: str
     min_memory_mb: int
     erasure_coded: bool = False
-    serves_users: bool = False
 
     def count_allowed(self) -> str:
         """The allowed counts, in words, for error messages."""
@@ -144,12 +142,12 @@ def _rules(*rules: GroupRule) -> dict[str, GroupRule]:
 #: Every host group, in deployment/host order. The one place group rules are defined.
 #: Trino needs 4 GB to fit a useful heap beside the OS; MinIO and PostgreSQL start in 1 GB.
 GROUP_RULES: dict[str, GroupRule] = _rules(
-    GroupRule("trino_coordinator", True, 1, 1, "none", "trino-coord", 4096, serves_users=True),
+    GroupRule("trino_coordinator", True, 1, 1, "none", "trino-coord", 4096),
     GroupRule("trino_worker", False, 1, 64, "none", "trino-worker", 4096),
     GroupRule("minio", True, 4, None, "required", "minio", 1024, erasure_coded=True),
     GroupRule("postgres", True, 1, 1, "required", "pg", 1024),
-    GroupRule("monitoring", True, 1, 1, "optional", "mon", 2048, serves_users=True),
-    GroupRule("apps", False, 1, 8, "optional", "apps", 2048, serves_users=True),
+    GroupRule("monitoring", True, 1, 1, "optional", "mon", 2048),
+    GroupRule("apps", False, 1, 8, "optional", "apps", 2048),
 )
 
 #: Components whose version the spec may pin, and the form each version takes.

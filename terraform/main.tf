@@ -45,7 +45,7 @@ module "network" {
   environment_tag = digitalocean_tag.environment.name
   group_tags      = { for group, tag in digitalocean_tag.group : group => tag.name }
   group_ports     = var.group_ports
-  https_groups    = var.https_groups
+  public_ports    = var.public_ports
 }
 
 module "droplet_group" {

@@ -45,15 +45,30 @@ def token() -> str | None:
     return next((os.environ[v] for v in TOKEN_VARIABLES if os.environ.get(v)), None)
 
 
-def group_ports(project_env_dir: Path) -> dict[str, list[int]]:
-    """The port matrix the host firewall uses (base role default, or the environment's override)."""
+def _firewall_ports(project_env_dir: Path, variable: str) -> dict[str, list[int]]:
+    """A base role port table (group -> sorted TCP ports) as the host firewall gets it.
+
+    That is the role's default, or the environment's override in ``group_vars/all/main.yml``, which
+    replaces the whole table (as it does for Ansible).
+    """
     defaults = yaml.safe_load((COLLECTION_ROOT / "roles/base/defaults/main.yml").read_text())
-    ports: dict[str, list[int]] = defaults["base_firewall_group_ports"]
+    ports: dict[str, list[int]] = defaults[variable]
     override = project_env_dir / "group_vars" / "all" / "main.yml"
     if override.exists():
         data = yaml.safe_load(override.read_text()) or {}
-        ports = data.get("base_firewall_group_ports", ports)
-    return {group: sorted({int(p) for p in values}) for group, values in sorted(ports.items())}
+        if variable in data:
+            ports = data[variable] or {}
+    return {group: sorted({int(p) for p in values or []}) for group, values in sorted(ports.items())}
+
+
+def group_ports(project_env_dir: Path) -> dict[str, list[int]]:
+    """Ports each group serves inside the VPC (``base_firewall_group_ports``)."""
+    return _firewall_ports(project_env_dir, "base_firewall_group_ports")
+
+
+def public_ports(project_env_dir: Path) -> dict[str, list[int]]:
+    """Ports each group serves to users, open to any source (``base_firewall_public_ports``)."""
+    return _firewall_ports(project_env_dir, "base_firewall_public_ports")
 
 
 class DigitalOceanBackend:
@@ -101,8 +116,6 @@ class DigitalOceanBackend:
 
     def tfvars(self, spec: Spec, access: Access) -> dict[str, Any]:
         """The root module's variables, derived from the spec (and the controller's keys)."""
-        from platform_ctl.spec import GROUP_RULES
-
         return {
             "api_endpoint": spec.api_endpoint,
             "environment": spec.name,
@@ -124,7 +137,9 @@ class DigitalOceanBackend:
                 for plan in spec.hosts()
             },
             "group_ports": group_ports(self.env_dir),
-            "https_groups": [g for g, rule in GROUP_RULES.items() if rule.serves_users and spec.count(g)],
+            # The same table the host firewall opens to any source; only groups that have hosts.
+            "public_ports": {group: ports for group, ports in public_ports(self.env_dir).items()
+                             if ports and spec.count(group)},
             "host_keys": self._host_keys(spec),
         }
 

@@ -50,7 +50,11 @@ variables {
     trino_coordinator = [8443, 8080]
     postgres          = [5432]
   }
-  https_groups = ["trino_coordinator", "monitoring"]
+  # monitoring has no hosts here: its public port must not open anything.
+  public_ports = {
+    trino_coordinator = [8443]
+    monitoring        = [3000]
+  }
 
   host_keys = {
     trino-coord = {
@@ -212,7 +216,7 @@ run "firewall_matrix" {
 
   assert {
     condition     = toset(keys(digitalocean_firewall.group)) == toset(["minio", "trino_coordinator"])
-    error_message = "Only groups with hosts (a tag) and something to open get a firewall: apps has no ports and no HTTPS, monitoring and postgres have no hosts."
+    error_message = "Only groups with hosts (a tag) and something to open get a firewall: apps has no ports (VPC or public), monitoring and postgres have no hosts."
   }
 
   assert {
@@ -230,18 +234,77 @@ run "firewall_matrix" {
 
   assert {
     condition     = toset([for rule in digitalocean_firewall.group["minio"].inbound_rule : "${rule.port_range}/${join(",", sort(rule.source_addresses))}"]) == toset(["9000/10.42.0.0/24", "9001/10.42.0.0/24"])
-    error_message = "MinIO's ports are open from the VPC only, and no HTTPS."
+    error_message = "MinIO's ports are open from the VPC only: a group without public_ports has no rule from anywhere."
   }
 
   assert {
-    condition     = toset([for rule in digitalocean_firewall.group["trino_coordinator"].inbound_rule : "${rule.port_range}/${join(",", sort(rule.source_addresses))}"]) == toset(["443/0.0.0.0/0,::/0", "8080/10.42.0.0/24", "8443/10.42.0.0/24"])
-    error_message = "The coordinator serves HTTPS to the internet and its ports to the VPC."
+    condition     = toset([for rule in digitalocean_firewall.group["trino_coordinator"].inbound_rule : "${rule.port_range}/${join(",", sort(rule.source_addresses))}"]) == toset(["8443/0.0.0.0/0,::/0", "8080/10.42.0.0/24", "8443/10.42.0.0/24"])
+    error_message = "The coordinator serves its public port (Trino HTTPS, 8443) to the internet and its group ports to the VPC."
   }
 
   assert {
     condition     = length(digitalocean_firewall.base.outbound_rule) == 3
     error_message = "Outbound: tcp, udp and icmp to anywhere."
   }
+}
+
+run "firewall_public_ports_only" {
+  command = plan
+
+  module {
+    source = "./modules/network"
+  }
+
+  variables {
+    environment_tag = "platform-prod"
+    group_tags = {
+      apps = "platform-prod-apps"
+    }
+    public_ports = {
+      apps = [8888, 3070, 8888]
+    }
+  }
+
+  assert {
+    condition     = toset([for rule in digitalocean_firewall.group["apps"].inbound_rule : "${rule.port_range}/${join(",", sort(rule.source_addresses))}"]) == toset(["3070/0.0.0.0/0,::/0", "8888/0.0.0.0/0,::/0"])
+    error_message = "A group with public ports and no group ports gets a firewall with one rule from anywhere per distinct public port."
+  }
+}
+
+run "rejects_more_than_50_rules_per_group" {
+  command = plan
+
+  module {
+    source = "./modules/network"
+  }
+
+  variables {
+    environment_tag = "platform-prod"
+    group_tags = {
+      trino_coordinator = "platform-prod-trino_coordinator"
+    }
+    # 40 VPC ports and 11 public ones: each list is within 50, together they are 51 rules.
+    group_ports = {
+      trino_coordinator = range(8000, 8040)
+    }
+    public_ports = {
+      trino_coordinator = range(9000, 9011)
+    }
+  }
+
+  expect_failures = [digitalocean_firewall.group]
+}
+
+run "rejects_public_port_out_of_range" {
+  command = plan
+
+  variables {
+    public_ports = {
+      trino_coordinator = [70000]
+    }
+  }
+
+  expect_failures = [var.public_ports]
 }
 
 run "rejects_public_vpc_cidr" {

@@ -98,7 +98,10 @@ def test_firewalls_open_only_the_port_matrix_inside_the_vpc(applied: Applied) ->
         assert ("tcp", port, VPC, f"platform-{ENV}-minio") in rules
     assert ("tcp", "5432", VPC, f"platform-{ENV}-postgres") in rules
     public = {(ports, tag) for proto, ports, source, tag in rules if source in ("0.0.0.0/0", "::/0")}
-    assert public == {("443", f"platform-{ENV}-trino_coordinator"), ("443", f"platform-{ENV}-monitoring")}
+    # Only the base role's public ports (base_firewall_public_ports): Trino HTTPS on the coordinator.
+    assert public == {("8443", f"platform-{ENV}-trino_coordinator")}
+    assert {source for proto, ports, source, tag in rules if ports == "8443" and tag.endswith("trino_coordinator")} \
+        == {VPC, "0.0.0.0/0", "::/0"}
     # Nothing but SSH is reachable from the admin networks, and no other port from anywhere outside.
     outside = {(ports, source) for proto, ports, source, tag in rules if source not in (VPC, "0.0.0.0/0", "::/0")}
     assert outside == {("22", "203.0.113.0/24")}

@@ -8,7 +8,7 @@ import pytest
 
 from platform_ctl.errors import InfrastructureError, PreflightError
 from platform_ctl.infra import Access
-from platform_ctl.infra.digitalocean import DigitalOceanBackend, group_ports
+from platform_ctl.infra.digitalocean import DigitalOceanBackend, group_ports, public_ports
 from platform_ctl.infra.tofu import Diagnostic, PlanSummary, RateLimited, Tofu, classify, resource_host
 from platform_ctl.infra.toolchain import Toolchain
 from platform_ctl.spec import load_spec
@@ -34,7 +34,9 @@ def test_tfvars_carry_every_host_with_its_group_size_and_volume(backend: Digital
     assert tfvars["hosts"]["minio1"] == {"group": "minio", "size": "s-1vcpu-2gb",
                                          "volume": {"name": "minimal-minio1-data", "size_gb": 20}}
     assert "volume" not in tfvars["hosts"]["trino-coord1"]
-    assert tfvars["https_groups"] == ["trino_coordinator", "monitoring"]
+    # The base role's user-facing ports, for groups with hosts: Trino HTTPS, and no 443 anywhere.
+    assert tfvars["public_ports"] == {"trino_coordinator": [8443]}
+    assert "https_groups" not in tfvars
     assert tfvars["group_ports"]["minio"] == [9000, 9001]
     assert tfvars["api_endpoint"] == "https://api.digitalocean.com"
     # Host keys are made once and reused: a second call must not change user data.
@@ -49,6 +51,20 @@ def test_an_environment_override_of_the_port_matrix_reaches_the_cloud_firewall(t
     (env_dir / "group_vars" / "all").mkdir(parents=True)
     (env_dir / "group_vars" / "all" / "main.yml").write_text("base_firewall_group_ports:\n  minio: [9000]\n")
     assert group_ports(env_dir) == {"minio": [9000]}
+    # Without an override of its own, the public table stays the role default.
+    assert public_ports(env_dir) == {"trino_coordinator": [8443]}
+
+
+def test_an_environment_override_of_the_public_ports_reaches_the_cloud_firewall(
+        backend: DigitalOceanBackend, tmp_path: Path) -> None:
+    env_dir = tmp_path / "env"
+    (env_dir / "group_vars" / "all").mkdir(parents=True)
+    (env_dir / "group_vars" / "all" / "main.yml").write_text(
+        "base_firewall_public_ports:\n  trino_coordinator: [8443, 8443]\n  monitoring: [3000]\n  apps: [8888]\n")
+    assert public_ports(env_dir) == {"apps": [8888], "monitoring": [3000], "trino_coordinator": [8443]}
+    # minimal_do has no apps hosts: the cloud firewall gets the groups that have hosts only.
+    tfvars = backend.tfvars(load_spec(GOOD), _access(tmp_path))
+    assert tfvars["public_ports"] == {"monitoring": [3000], "trino_coordinator": [8443]}
 
 
 def test_preflight_refuses_without_a_token(backend: DigitalOceanBackend, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,7 +1,8 @@
 """Verify the base role on the two Molecule droplets: live state first, then behaviour from outside.
 
 base-a is in group postgres, base-b in minio and apps (see molecule.yml); both sit on the
-10.201.11.0/24 network that stands in for the VPC.
+10.201.11.0/24 network that stands in for the VPC. base-b's apps group has a public (user-facing)
+port, 8888, via base_firewall_public_ports.
 """
 
 from __future__ import annotations
@@ -39,18 +40,26 @@ SSH_CLIENT_OPTIONS = (
     "ConnectTimeout=5",
     "IdentitiesOnly=yes",
 )
-# A port in no group's matrix, and one base-b opens because it is in group minio.
+# A port in no group's matrix, one base-b opens to the VPC because it is in group minio, and one it
+# opens to everyone because molecule.yml makes it a public port of its group apps.
 CLOSED_PORT = 18081
 MINIO_PORT = 9000
+PUBLIC_PORT = 8888
+# A source outside the VPC (TEST-NET-1): base-a sends from it, base-b routes replies to it on-link.
+OUTSIDE_ADDRESS = "192.0.2.11"
 
 
 def _get(name: str) -> testinfra.host.Host:
     return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
 
 
-def _connect(host: testinfra.host.Host, address: str, port: int) -> str:
-    """Return "ok" if ``host`` completes a TCP handshake with address:port within 3 s, else the error."""
-    probe = f"import socket; socket.create_connection(({address!r}, {port}), timeout=3).close()"
+def _connect(host: testinfra.host.Host, address: str, port: int, source: str = "") -> str:
+    """Return "ok" if ``host`` completes a TCP handshake with address:port within 3 s, else the error.
+
+    ``source``: the local address to send from (default: the kernel's choice).
+    """
+    probe = (f"import socket; socket.create_connection(({address!r}, {port}), timeout=3,"
+             f" source_address=({source!r}, 0)).close()")
     result = host.run(f"python3 -c {shlex.quote(probe)}")
     # On failure the last traceback line, e.g. "TimeoutError: timed out".
     return "ok" if result.rc == 0 else (result.stderr.strip().splitlines() or ["?"])[-1]
@@ -79,15 +88,15 @@ def _ssh(address: str, *options: str, user: str = ADMIN, command: str = "true") 
 
 @pytest.fixture(scope="module")
 def listeners():
-    """HTTP listeners on base-b, one on a closed port and one on a port of its group."""
+    """HTTP listeners on base-b: on a closed port, a port of its group and a public port of its group."""
     peer = _get("base-b")
     units = []
-    for port in (CLOSED_PORT, MINIO_PORT):
+    for port in (CLOSED_PORT, MINIO_PORT, PUBLIC_PORT):
         unit = f"probe-{port}"
         peer.run(f"systemctl stop {unit}; systemctl reset-failed {unit}")
         peer.check_output(f"systemd-run --unit {unit} --working-directory=/tmp python3 -m http.server {port}")
         units.append(unit)
-    for port in (CLOSED_PORT, MINIO_PORT):
+    for port in (CLOSED_PORT, MINIO_PORT, PUBLIC_PORT):
         for _ in range(50):
             if peer.run(f"curl -sf -o /dev/null http://127.0.0.1:{port}/").rc == 0:
                 break
@@ -96,6 +105,25 @@ def listeners():
     for unit in units:
         peer.run(f"systemctl stop {unit}")
         peer.run(f"systemctl reset-failed {unit}")
+
+
+@pytest.fixture
+def outside():
+    """base-a as a user outside the VPC: it also holds OUTSIDE_ADDRESS, to which base-b routes on-link.
+
+    Both sit on one Docker bridge, so base-b's replies to that address reach base-a without a router;
+    base-b's firewall sees a source outside platform_vpc_cidr. Returns base-a.
+    """
+    client, peer = _get("base-a"), _get("base-b")
+    device = client.check_output(f"ip -o route get {ADDRESSES['base-b']}").split(" dev ")[1].split()[0]
+    peer_device = peer.check_output(f"ip -o route get {ADDRESSES['base-a']}").split(" dev ")[1].split()[0]
+    client.run(f"ip address del {OUTSIDE_ADDRESS}/32 dev {device}")
+    peer.run(f"ip route del {OUTSIDE_ADDRESS}/32")
+    client.check_output(f"ip address add {OUTSIDE_ADDRESS}/32 dev {device}")
+    peer.check_output(f"ip route add {OUTSIDE_ADDRESS}/32 dev {peer_device}")
+    yield client
+    client.run(f"ip address del {OUTSIDE_ADDRESS}/32 dev {device}")
+    peer.run(f"ip route del {OUTSIDE_ADDRESS}/32")
 
 
 # --- SSH ---------------------------------------------------------------------------------------
@@ -171,10 +199,15 @@ def test_firewall_opens_only_this_hosts_group_ports(host):
     if name == "base-a":
         assert 'tcp dport { 5432, 9187 } accept comment "group postgres"' in listing
         assert "9000" not in listing
+        # postgres has no public ports: every group rule here is VPC-only.
+        assert ', users"' not in listing
     else:
         assert 'tcp dport { 9000, 9001 } accept comment "group minio"' in listing
         assert 'tcp dport { 3070, 8888 } accept comment "group apps"' in listing
         assert "5432" not in listing
+        # The public port of group apps, from any IPv4 and IPv6 source (no saddr); none for minio.
+        public = [line.strip() for line in listing.splitlines() if ', users"' in line]
+        assert public == [f'tcp dport {PUBLIC_PORT} accept comment "group apps, users"'], listing
 
 
 def test_closed_port_is_refused_from_the_peer(listeners):
@@ -187,6 +220,15 @@ def test_group_port_and_ssh_are_open_from_the_peer(listeners):
     a = _get("base-a")
     assert _connect(a, ADDRESSES["base-b"], MINIO_PORT) == "ok"
     assert _connect(a, ADDRESSES["base-b"], 22) == "ok"
+
+
+def test_only_the_public_port_is_open_from_outside_the_vpc(listeners, outside):
+    # From the VPC both answer; from outside it the group's VPC-only port does not, the public one does.
+    assert _connect(outside, ADDRESSES["base-b"], MINIO_PORT) == "ok"
+    assert _connect(outside, ADDRESSES["base-b"], PUBLIC_PORT) == "ok"
+    assert _connect(outside, ADDRESSES["base-b"], PUBLIC_PORT, source=OUTSIDE_ADDRESS) == "ok"
+    assert _connect(outside, ADDRESSES["base-b"], MINIO_PORT, source=OUTSIDE_ADDRESS) == "TimeoutError: timed out"
+    assert _connect(outside, ADDRESSES["base-b"], 22, source=OUTSIDE_ADDRESS) == "TimeoutError: timed out"
 
 
 def test_reloading_firewall_keeps_foreign_tables(host):

@@ -7,7 +7,9 @@
 #                                      out tcp, udp all ports and icmp to anywhere
 #   <group> (tag platform-<env>-<group>, only groups with hosts and something to open):
 #                                      in  tcp <port> from vpc_cidr for each of group_ports[group]
-#                                      in  tcp 443 from 0.0.0.0/0 and ::/0 if group is in https_groups
+#                                      in  tcp <port> from 0.0.0.0/0 and ::/0 for each of public_ports[group]
+#                                          (the user-facing ports; the host firewall, Ansible base role
+#                                          base_firewall_public_ports, opens the same ones)
 
 locals {
   anywhere = ["0.0.0.0/0", "::/0"]
@@ -18,15 +20,16 @@ locals {
     for cidr in concat(var.admin_cidrs, [var.vpc_cidr]) : "${cidrhost(cidr, 0)}/${split("/", cidr)[1]}"
   ]))
 
-  # Per group: its ports, deduplicated and sorted numerically (zero-padded for sort, which sorts
-  # strings), so the rule set is the same whatever order the spec lists them in.
+  # Per group: its VPC ports and its public (user-facing) ports, each deduplicated and sorted
+  # numerically (zero-padded for sort, which sorts strings), so the rule set is the same whatever
+  # order the spec lists them in.
   group_rules = {
     for group in sort(keys(var.group_tags)) : group => {
-      tag   = var.group_tags[group]
-      ports = [for port in sort(distinct([for p in lookup(var.group_ports, group, []) : format("%05d", p)])) : tonumber(port)]
-      https = contains(var.https_groups, group)
+      tag          = var.group_tags[group]
+      vpc_ports    = [for port in sort(distinct([for p in lookup(var.group_ports, group, []) : format("%05d", p)])) : tonumber(port)]
+      public_ports = [for port in sort(distinct([for p in lookup(var.public_ports, group, []) : format("%05d", p)])) : tonumber(port)]
     }
-    if length(lookup(var.group_ports, group, [])) > 0 || contains(var.https_groups, group)
+    if length(lookup(var.group_ports, group, [])) + length(lookup(var.public_ports, group, [])) > 0
   }
 }
 
@@ -76,7 +79,7 @@ resource "digitalocean_firewall" "base" {
 }
 
 resource "digitalocean_firewall" "group" {
-  #checkov:skip=CKV_DIO_4: tcp 443 is open to 0.0.0.0/0 and ::/0 by design, only on the groups listed in https_groups (the user-facing HTTPS endpoints); every other rule here is VPC-only.
+  #checkov:skip=CKV_DIO_4: only the user-facing ports in public_ports (e.g. Trino HTTPS 8443 on the coordinator) are open to 0.0.0.0/0 and ::/0, by design and on their group's tag only; every other rule here is VPC-only.
   for_each = local.group_rules
 
   # Firewall names allow letters, digits, "." and "-" only.
@@ -84,7 +87,7 @@ resource "digitalocean_firewall" "group" {
   tags = [each.value.tag]
 
   dynamic "inbound_rule" {
-    for_each = each.value.ports
+    for_each = each.value.vpc_ports
     content {
       protocol         = "tcp"
       port_range       = tostring(inbound_rule.value)
@@ -93,11 +96,19 @@ resource "digitalocean_firewall" "group" {
   }
 
   dynamic "inbound_rule" {
-    for_each = each.value.https ? ["443"] : []
+    for_each = each.value.public_ports
     content {
       protocol         = "tcp"
-      port_range       = inbound_rule.value
+      port_range       = tostring(inbound_rule.value)
       source_addresses = local.anywhere
+    }
+  }
+
+  lifecycle {
+    # Checked here rather than in a variable validation: it spans group_ports and public_ports.
+    precondition {
+      condition     = length(each.value.vpc_ports) + length(each.value.public_ports) <= 50
+      error_message = "Group ${each.key} needs ${length(each.value.vpc_ports) + length(each.value.public_ports)} inbound rules (${length(each.value.vpc_ports)} group_ports from the VPC, ${length(each.value.public_ports)} public_ports from anywhere), but a DigitalOcean firewall holds at most 50: open fewer ports."
     }
   }
 }

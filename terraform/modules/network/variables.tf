@@ -85,18 +85,28 @@ variable "group_ports" {
   }
 
   validation {
-    condition     = alltrue([for ports in values(var.group_ports) : length(distinct(ports)) <= 49])
-    error_message = "Every group_ports list may hold at most 49 distinct ports: a DigitalOcean firewall holds at most 50 rules, and the group's may also need the HTTPS rule."
+    condition     = alltrue([for ports in values(var.group_ports) : length(distinct(ports)) <= 50])
+    error_message = "Every group_ports list may hold at most 50 distinct ports: a DigitalOcean firewall holds at most 50 inbound rules, and the group's public_ports count against the same 50 (checked per group firewall)."
   }
 }
 
-variable "https_groups" {
-  description = "Groups whose hosts accept tcp 443 from the whole internet (0.0.0.0/0, ::/0). Groups absent from group_tags are ignored."
-  type        = list(string)
-  default     = []
+variable "public_ports" {
+  description = "TCP ports each group serves to users, keyed by group; opened from the whole internet (0.0.0.0/0, ::/0) to that group's tag only. Groups absent from group_tags are ignored."
+  type        = map(list(number))
+  default     = {}
 
   validation {
-    condition     = alltrue([for group in var.https_groups : contains(["trino_coordinator", "trino_worker", "minio", "postgres", "monitoring", "apps"], group)])
-    error_message = "Every https_groups entry must be one of: trino_coordinator, trino_worker, minio, postgres, monitoring, apps."
+    condition     = alltrue([for group in keys(var.public_ports) : contains(["trino_coordinator", "trino_worker", "minio", "postgres", "monitoring", "apps"], group)])
+    error_message = "Every public_ports key must be one of: trino_coordinator, trino_worker, minio, postgres, monitoring, apps."
+  }
+
+  validation {
+    condition     = alltrue(flatten([for ports in values(var.public_ports) : [for port in ports : port == floor(port) && port >= 1 && port <= 65535]]))
+    error_message = "Every public_ports port must be a whole number from 1 to 65535."
+  }
+
+  validation {
+    condition     = alltrue([for ports in values(var.public_ports) : length(distinct(ports)) <= 50])
+    error_message = "Every public_ports list may hold at most 50 distinct ports: a DigitalOcean firewall holds at most 50 inbound rules, and the group's group_ports count against the same 50 (checked per group firewall)."
   }
 }
