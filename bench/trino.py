@@ -9,7 +9,8 @@ while the query runs, so a query costs CPU and memory, no disk) under two config
   -Xmx = -Xms = 70 % of the host's memory below 8 GiB (80 % from 8 GiB), G1 with 32 MiB regions,
   a 512 MiB code cache, Trino's other recommended flags and the environment's truststore;
   config.properties has query.max-memory-per-node and memory.heap-headroom-per-node at 30 % of that
-  heap and query.max-memory = the per-node limit x the nodes that run tasks (README "Memory").
+  heap and query.max-memory = the per-node limit x 64 nodes, a ceiling that never binds here
+  (README "Memory").
 - stock: the same hosts, the same Trino and JDK, the same unit, catalogs and every other file, with
   (1) a jvm.config holding only the options Trino needs to start here: Trino 476 itself requires
   none (at start it checks Java >= 24.0.1, a 64-bit little-endian Linux JVM, 4096+ file descriptors

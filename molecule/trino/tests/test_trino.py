@@ -21,7 +21,9 @@ import trino
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 _RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
-testinfra_hosts = _RUNNER.get_hosts("trino_coordinator") + _RUNNER.get_hosts("trino_worker")
+# trino_worker_joining: the worker side_effect.yml adds to the running cluster.
+testinfra_hosts = (_RUNNER.get_hosts("trino_coordinator") + _RUNNER.get_hosts("trino_worker")
+                   + _RUNNER.get_hosts("trino_worker_joining"))
 
 CA = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "pki" / "ca.crt"
 COORDINATOR = "10.201.14.11"
@@ -78,8 +80,8 @@ def test_heap_is_sized_from_the_container_limit(host):
     config = host.file("/etc/trino/config.properties").content_string
     assert "query.max-memory-per-node=429MB" in config
     assert "memory.heap-headroom-per-node=429MB" in config
-    # Two workers and a coordinator that schedules nothing: the cluster limit is two nodes'.
-    assert "query.max-memory=858MB" in config
+    # A ceiling of 64 nodes' worth that does not follow the worker count (README "Memory").
+    assert "query.max-memory=27456MB" in config
 
 
 def test_secrets_stay_out_of_the_configuration_files(host):
@@ -107,6 +109,16 @@ def test_every_node_is_active():
     rows = _query("SELECT node_id, coordinator, state FROM system.runtime.nodes ORDER BY coordinator DESC")
     assert [(coordinator, state) for _, coordinator, state in rows] == [
         (True, "active"), (False, "active"), (False, "active")]
+
+
+def test_a_worker_joined_without_restarting_the_coordinator():
+    # side_effect.yml configured trino-worker2 and converged the coordinator again: the coordinator's
+    # Trino has run since before the new worker's configuration was first written (one clock: the
+    # containers share the kernel).
+    coordinator_started = int(_get("trino-coord1").check_output(
+        'date -d "$(systemctl show trino -p ExecMainStartTimestamp --value)" +%s'))
+    worker_configured = int(_get("trino-worker2").check_output("stat -c %Y /etc/trino/config.properties"))
+    assert coordinator_started < worker_configured
 
 
 def test_a_query_runs_splits_on_both_workers_and_none_on_the_coordinator():
