@@ -121,6 +121,18 @@ def test_a_worker_joined_without_restarting_the_coordinator():
     assert coordinator_started < worker_configured
 
 
+def test_a_changed_worker_was_shut_down_gracefully_before_its_restart():
+    # side_effect.yml changed trino-worker1's shutdown.grace-period: the handler put the worker in
+    # SHUTTING_DOWN, waited for it to exit by itself, then started it.
+    worker = _get("trino-worker1")
+    assert "shutdown.grace-period=5s" in worker.file("/etc/trino/config.properties").content_string
+    journal = worker.check_output("journalctl -u trino --no-pager -o cat")
+    assert "Shutdown requested" in journal
+    after = journal[journal.rindex("Shutdown requested"):]
+    assert "Deactivated successfully" in after  # systemd: it exited with status 0, not by a kill
+    assert worker.service("trino").is_running
+
+
 def test_a_query_runs_splits_on_both_workers_and_none_on_the_coordinator():
     cursor = _connect().cursor()
     cursor.execute("SELECT count(*) FROM tpch.tiny.lineitem")
