@@ -4,8 +4,8 @@ An artifact whose source is ``controller`` is made here into
 ``~/.cache/platform-ctl/artifacts/<name>/<version>/``, with its sha256 recorded beside it; the roles
 copy it to the hosts. Three kinds:
 
-- Go programs (MinIO, mc, OpenTofu, the DigitalOcean provider), built from a pinned module version
-  of the Go module proxy;
+- Go programs (MinIO, mc, node_exporter, OpenTofu, the DigitalOcean provider), built from a pinned
+  module version of the Go module proxy;
 - release archives from Maven Central (Trino's server tarball), downloaded once into
   ``~/.cache/platform-ctl/downloads/``, checked against a pinned digest and trimmed to what the hosts
   run;
@@ -85,7 +85,8 @@ class GoArtifact:
         if self.zip_sha256:
             _build_from_zip(go, self, tmp, built)
         else:
-            _go(go, ["install", "-trimpath", f"{self.module}@{self.version}"], {"GOBIN": str(tmp)},
+            flags = ["-ldflags", self.ldflags] if self.ldflags else []
+            _go(go, ["install", "-trimpath", *flags, f"{self.module}@{self.version}"], {"GOBIN": str(tmp)},
                 f"go install {self.module}@{self.version}")
         built.chmod(0o755)
         return built
@@ -277,6 +278,23 @@ TOFU_VERSION = "v1.12.6"
 # pseudo-versions of their commits; v1.22.2 (2020-08) is the newest version whose source it serves.
 DO_PROVIDER_VERSION = "v1.22.2"
 
+# Prometheus' node_exporter, on every host: the newest release the proxy serves (v1.9.1 to v1.12.1
+# here; v1.12.1's go.mod asks for Go 1.25). `go install` leaves the version variables of
+# prometheus/common empty, so `node_exporter --version` and its build_info metric would say
+# nothing; the ldflags set them as upstream's release builds (promu) do. No build date: the same
+# source gives the same binary, hence the same sha256.
+NODE_EXPORTER_VERSION = "1.12.1"
+
+
+def node_exporter(version: str = NODE_EXPORTER_VERSION) -> GoArtifact:
+    """node_exporter at ``version`` (the spec's form, ``1.12.1``; the module version is ``v1.12.1``)."""
+    stamp = "github.com/prometheus/common/version"
+    return GoArtifact(
+        "node_exporter", "github.com/prometheus/node_exporter", f"v{version}", "Apache-2.0",
+        ldflags=f"-s -w -X {stamp}.Version={version} -X {stamp}.Branch=HEAD -X {stamp}.BuildUser=platform-ctl",
+    )
+
+
 # Trino: the server tarball of Maven Central (sha1 as Maven Central publishes it). 476 is the newest
 # whose tarball is served here (477+ answer 404); it needs Java 24 or newer.
 TRINO_VERSION = "476"
@@ -301,9 +319,10 @@ DEFAULTS: dict[str, Artifact] = {
     "trino": MavenArchive("trino", "io.trino", "trino-server", TRINO_VERSION, "Apache-2.0", TRINO_SHA1,
                           keep=("bin", "lib", "NOTICE", "README.txt"), plugins=TRINO_PLUGINS),
     "java": JavaRuntime("java", minimum=24),
+    "node_exporter": node_exporter(),
 }
 #: What `python -m platform_ctl.artifacts` builds when no name is given.
-HOST_ARTIFACTS = ("minio", "mc", "trino", "java")
+HOST_ARTIFACTS = ("minio", "mc", "trino", "java", "node_exporter")
 TOOLCHAIN_ARTIFACTS = ("tofu", "terraform-provider-digitalocean")
 
 
@@ -323,6 +342,8 @@ def artifacts_for(spec: Spec) -> list[Artifact]:
                                  " Maven Central digest is in platform_ctl/artifacts.py); set versions.trino to"
                                  f" {TRINO_VERSION!r} or leave it out")
         needed += [DEFAULTS["trino"], DEFAULTS["java"]]
+    # Every host runs node_exporter, and every environment has hosts.
+    needed.append(node_exporter(spec.versions.get("node_exporter", NODE_EXPORTER_VERSION)))
     return needed
 
 

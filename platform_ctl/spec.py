@@ -161,7 +161,7 @@ VERSION_FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
     "postgresql": (re.compile(r"^\d{2}$"), "a PostgreSQL major version such as 15"),
     "prometheus": (re.compile(r"^\d+\.\d+\.\d+$"), "a version such as 3.5.0"),
     "grafana": (re.compile(r"^\d+\.\d+\.\d+$"), "a version such as 12.1.0"),
-    "node_exporter": (re.compile(r"^\d+\.\d+\.\d+$"), "a version such as 1.9.1"),
+    "node_exporter": (re.compile(r"^\d+\.\d+\.\d+$"), "a version such as 1.12.1"),
     "jupyterlab": (re.compile(r"^\d+\.\d+\.\d+$"), "a version such as 4.4.5"),
     "dagster": (re.compile(r"^\d+\.\d+\.\d+$"), "a version such as 1.11.5"),
 }

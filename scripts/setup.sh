@@ -3,7 +3,7 @@
 #   - system packages: Docker Engine (Debian's docker.io), debootstrap, ssh client, loop support
 #   - a running Docker daemon (started in the background where systemd is not PID 1)
 #   - the virtualenv .venv with platform-ctl and its tools
-#   - the artifacts the roles push to hosts (MinIO and mc, built with Go; Trino's server tarball from
+#   - the artifacts the roles push to hosts (MinIO, mc and node_exporter, built with Go; Trino's server tarball from
 #     Maven Central, trimmed; the Java runtime packed from the machine's Temurin JDK 24+), all under
 #     ~/.cache/platform-ctl
 #   - OpenTofu and the DigitalOcean provider, built the same way, with a provider mirror for `init`
@@ -60,7 +60,7 @@ if [ ! -e "$stamp" ]; then
   touch "$stamp"
 fi
 
-say "artifacts made on the controller (MinIO and mc from source, Trino 0.8 GB from Maven Central: a few minutes, once)"
+say "artifacts made on the controller (MinIO, mc and node_exporter from source, Trino 0.8 GB from Maven Central: a few minutes, once)"
 .venv/bin/python -m platform_ctl.artifacts | sed 's/^/  /'
 
 say "OpenTofu and the DigitalOcean provider (built from source into the artifact cache: a few minutes, once)"

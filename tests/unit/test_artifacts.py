@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from platform_ctl.artifacts import DEFAULTS, MINIO_VERSION, TRINO_VERSION, GoArtifact, artifacts_for, ensure
+from platform_ctl.artifacts import (
+    DEFAULTS,
+    HOST_ARTIFACTS,
+    MINIO_VERSION,
+    NODE_EXPORTER_VERSION,
+    TRINO_VERSION,
+    GoArtifact,
+    artifacts_for,
+    ensure,
+)
 from platform_ctl.errors import PreflightError
 from platform_ctl.paths import COLLECTION_ROOT
 from platform_ctl.spec import load_spec
@@ -19,12 +28,30 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "cache"
 
 
-def test_local_spec_needs_minio_mc_trino_and_java_at_their_pins() -> None:
+def test_local_spec_needs_minio_mc_trino_java_and_node_exporter_at_their_pins() -> None:
     spec = load_spec(COLLECTION_ROOT / "inventories/local/platform.yml", env="local")
     assert [(a.name, a.version) for a in artifacts_for(spec) if a.name != "java"] == [
         ("minio", MINIO_VERSION), ("mc", DEFAULTS["mc"].version), ("trino", TRINO_VERSION),
+        ("node_exporter", f"v{NODE_EXPORTER_VERSION}"),
     ]
-    assert [a.name for a in artifacts_for(spec)][-1] == "java"
+    assert [a.name for a in artifacts_for(spec)][-2] == "java"
+
+
+def test_every_host_artifact_is_built_by_default() -> None:
+    # `python -m platform_ctl.artifacts` (scripts/setup.sh) makes what a deploy of any spec may need.
+    spec = load_spec(COLLECTION_ROOT / "inventories/local/platform.yml", env="local")
+    assert {a.name for a in artifacts_for(spec)} <= set(HOST_ARTIFACTS)
+
+
+def test_node_exporter_follows_the_spec_version_and_reports_it() -> None:
+    spec = load_spec(COLLECTION_ROOT / "inventories/local/platform.yml", env="local")
+    other = spec.model_copy(update={"versions": {**spec.versions, "node_exporter": "1.9.1"}})
+    (artifact,) = [a for a in artifacts_for(other) if a.name == "node_exporter"]
+    assert isinstance(artifact, GoArtifact)
+    assert (artifact.module, artifact.version) == ("github.com/prometheus/node_exporter", "v1.9.1")
+    # `node_exporter --version` and node_exporter_build_info read prometheus/common's variables.
+    assert "-X github.com/prometheus/common/version.Version=1.9.1" in artifact.ldflags
+    assert artifact.directory.parts[-2:] == ("node_exporter", "v1.9.1")
 
 
 def test_another_trino_version_is_refused_before_anything_is_built() -> None:

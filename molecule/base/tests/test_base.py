@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -45,6 +46,8 @@ SSH_CLIENT_OPTIONS = (
 CLOSED_PORT = 18081
 MINIO_PORT = 9000
 PUBLIC_PORT = 8888
+# The port of extra rule extra_from_minio (source_groups: [minio]), open on both hosts to base-b only.
+GROUP_SOURCE_PORT = 18083
 # A source outside the VPC (TEST-NET-1): base-a sends from it, base-b routes replies to it on-link.
 OUTSIDE_ADDRESS = "192.0.2.11"
 
@@ -105,6 +108,22 @@ def listeners():
     for unit in units:
         peer.run(f"systemctl stop {unit}")
         peer.run(f"systemctl reset-failed {unit}")
+
+
+@pytest.fixture(scope="module")
+def group_listener():
+    """An HTTP listener on base-a's port of rule extra_from_minio."""
+    host = _get("base-a")
+    unit = f"probe-{GROUP_SOURCE_PORT}"
+    host.run(f"systemctl stop {unit}; systemctl reset-failed {unit}")
+    host.check_output(f"systemd-run --unit {unit} --working-directory=/tmp python3 -m http.server {GROUP_SOURCE_PORT}")
+    for _ in range(50):
+        if host.run(f"curl -sf -o /dev/null http://127.0.0.1:{GROUP_SOURCE_PORT}/").rc == 0:
+            break
+        time.sleep(0.2)
+    yield host
+    host.run(f"systemctl stop {unit}")
+    host.run(f"systemctl reset-failed {unit}")
 
 
 @pytest.fixture
@@ -190,7 +209,23 @@ def test_firewall_table_is_loaded_with_policy_drop(host):
     chains = [item["chain"] for item in ruleset if "chain" in item]
     assert [(c["name"], c["hook"], c["policy"]) for c in chains] == [("input", "input", "drop")]
     listing = host.check_output("nft list table inet platform_filter")
-    assert "tcp dport 9100 accept" in listing  # base_firewall_extra_rules
+    # base_firewall_extra_rules: a rule without sources or source_groups admits the VPC.
+    assert 'ip saddr 10.201.11.0/24 tcp dport 18082 accept comment "extra_vpc"' in listing
+
+
+def test_a_source_groups_rule_admits_only_the_groups_hosts(host):
+    # extra_from_minio: source_groups [minio], i.e. base-b's private address and nothing else.
+    listing = host.check_output("nft list chain inet platform_filter input")
+    rules = [line.strip() for line in listing.splitlines() if "18083" in line]
+    assert rules == [f'ip saddr {ADDRESSES["base-b"]} tcp dport 18083 accept comment "extra_from_minio"'], listing
+
+
+def test_node_exporter_is_closed_without_monitoring_hosts(host):
+    # The default service rule admits group monitoring's hosts; this inventory has none, so nothing
+    # is opened (not the VPC, not everyone), and the rules file says why.
+    assert "9100" not in host.check_output("nft list table inet platform_filter")
+    rules_file = host.file("/etc/nftables.d/10-platform.nft").content_string
+    assert "# node_exporter: no host in monitoring, nothing opened" in rules_file
 
 
 def test_firewall_opens_only_this_hosts_group_ports(host):
@@ -220,6 +255,14 @@ def test_group_port_and_ssh_are_open_from_the_peer(listeners):
     a = _get("base-a")
     assert _connect(a, ADDRESSES["base-b"], MINIO_PORT) == "ok"
     assert _connect(a, ADDRESSES["base-b"], 22) == "ok"
+
+
+def test_a_source_groups_port_is_open_to_the_group_only(group_listener):
+    # base-b is in group minio and gets in; the test runner, on the network's gateway inside the
+    # VPC's range, does not.
+    assert _connect(_get("base-b"), ADDRESSES["base-a"], GROUP_SOURCE_PORT) == "ok"
+    with pytest.raises(TimeoutError):
+        socket.create_connection((ADDRESSES["base-a"], GROUP_SOURCE_PORT), timeout=3).close()
 
 
 def test_only_the_public_port_is_open_from_outside_the_vpc(listeners, outside):
