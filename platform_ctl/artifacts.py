@@ -4,7 +4,8 @@ An artifact whose source is ``controller`` is made here into
 ``~/.cache/platform-ctl/artifacts/<name>/<version>/``, with its sha256 recorded beside it; the roles
 copy it to the hosts. Three kinds:
 
-- Go programs (MinIO, mc, node_exporter, OpenTofu, the DigitalOcean provider), built from a pinned
+- Go programs (MinIO, mc, node_exporter, Prometheus, promtool, Alertmanager, OpenTofu, the
+  DigitalOcean provider), built from a pinned
   module version of the Go module proxy;
 - release archives from Maven Central (Trino's server tarball), downloaded once into
   ``~/.cache/platform-ctl/downloads/``, checked against a pinned digest and trimmed to what the hosts
@@ -286,13 +287,53 @@ DO_PROVIDER_VERSION = "v1.22.2"
 NODE_EXPORTER_VERSION = "1.12.1"
 
 
-def node_exporter(version: str = NODE_EXPORTER_VERSION) -> GoArtifact:
-    """node_exporter at ``version`` (the spec's form, ``1.12.1``; the module version is ``v1.12.1``)."""
+def _prometheus_program(name: str, package: str, module_version: str, version: str) -> GoArtifact:
     stamp = "github.com/prometheus/common/version"
     return GoArtifact(
-        "node_exporter", "github.com/prometheus/node_exporter", f"v{version}", "Apache-2.0",
+        name, package, module_version, "Apache-2.0",
         ldflags=f"-s -w -X {stamp}.Version={version} -X {stamp}.Branch=HEAD -X {stamp}.BuildUser=platform-ctl",
     )
+
+
+def node_exporter(version: str = NODE_EXPORTER_VERSION) -> GoArtifact:
+    """node_exporter at ``version`` (the spec's form, ``1.12.1``; the module version is ``v1.12.1``)."""
+    return _prometheus_program("node_exporter", "github.com/prometheus/node_exporter", f"v{version}", version)
+
+
+# Prometheus and its promtool, on the monitoring hosts (promtool on the controller too, for the rule
+# tests). Prometheus 3's Go module is versioned v0.3XX.Y for release 3.XX.Y (v0.316.0 is 3.16.0, the
+# newest the proxy serves; its go.mod has no replace directive, so `go install` works). Built
+# without the `builtinassets` tag: the React UI's compiled assets are not in the module, so the
+# web UI pages answer 404 while the HTTP API (what Grafana, platform-ctl status and the tests read)
+# is whole.
+PROMETHEUS_VERSION = "3.16.0"
+# Alertmanager: the newest the proxy serves (v0.35.0); its UI is in the module (Elm, compiled in).
+ALERTMANAGER_VERSION = "0.35.0"
+
+
+def _prometheus_module_version(version: str) -> str:
+    major, minor, patch = version.split(".")
+    if major != "3":
+        raise PreflightError(f"versions.prometheus {version!r}: this platform-ctl builds Prometheus 3.x only")
+    return f"v0.{int(minor) + 300}.{patch}"
+
+
+def prometheus(version: str = PROMETHEUS_VERSION) -> GoArtifact:
+    """The Prometheus server at ``version`` (``3.16.0``)."""
+    return _prometheus_program("prometheus", "github.com/prometheus/prometheus/cmd/prometheus",
+                               _prometheus_module_version(version), version)
+
+
+def promtool(version: str = PROMETHEUS_VERSION) -> GoArtifact:
+    """promtool of the same release as :func:`prometheus` (checks configurations, tests rules)."""
+    return _prometheus_program("promtool", "github.com/prometheus/prometheus/cmd/promtool",
+                               _prometheus_module_version(version), version)
+
+
+def alertmanager(version: str = ALERTMANAGER_VERSION) -> GoArtifact:
+    """Alertmanager at ``version`` (``0.35.0``)."""
+    return _prometheus_program("alertmanager", "github.com/prometheus/alertmanager/cmd/alertmanager",
+                               f"v{version}", version)
 
 
 # Trino: the server tarball of Maven Central (sha1 as Maven Central publishes it). 476 is the newest
@@ -320,9 +361,12 @@ DEFAULTS: dict[str, Artifact] = {
                           keep=("bin", "lib", "NOTICE", "README.txt"), plugins=TRINO_PLUGINS),
     "java": JavaRuntime("java", minimum=24),
     "node_exporter": node_exporter(),
+    "prometheus": prometheus(),
+    "promtool": promtool(),
+    "alertmanager": alertmanager(),
 }
 #: What `python -m platform_ctl.artifacts` builds when no name is given.
-HOST_ARTIFACTS = ("minio", "mc", "trino", "java", "node_exporter")
+HOST_ARTIFACTS = ("minio", "mc", "trino", "java", "node_exporter", "prometheus", "promtool", "alertmanager")
 TOOLCHAIN_ARTIFACTS = ("tofu", "terraform-provider-digitalocean")
 
 
@@ -344,6 +388,10 @@ def artifacts_for(spec: Spec) -> list[Artifact]:
         needed += [DEFAULTS["trino"], DEFAULTS["java"]]
     # Every host runs node_exporter, and every environment has hosts.
     needed.append(node_exporter(spec.versions.get("node_exporter", NODE_EXPORTER_VERSION)))
+    if spec.count("monitoring") > 0:
+        wanted = spec.versions.get("prometheus", PROMETHEUS_VERSION)
+        needed += [prometheus(wanted), promtool(wanted),
+                   alertmanager(spec.versions.get("alertmanager", ALERTMANAGER_VERSION))]
     return needed
 
 
