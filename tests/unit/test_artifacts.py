@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from platform_ctl.artifacts import (
+    ALERTMANAGER_VERSION,
     DEFAULTS,
     HOST_ARTIFACTS,
     MINIO_VERSION,
@@ -16,6 +17,7 @@ from platform_ctl.artifacts import (
     GoArtifact,
     artifacts_for,
     ensure,
+    prometheus,
 )
 from platform_ctl.errors import PreflightError
 from platform_ctl.paths import COLLECTION_ROOT
@@ -28,13 +30,20 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "cache"
 
 
-def test_local_spec_needs_minio_mc_trino_java_and_node_exporter_at_their_pins() -> None:
+def test_local_spec_needs_every_host_program_at_its_pin() -> None:
     spec = load_spec(COLLECTION_ROOT / "inventories/local/platform.yml", env="local")
     assert [(a.name, a.version) for a in artifacts_for(spec) if a.name != "java"] == [
         ("minio", MINIO_VERSION), ("mc", DEFAULTS["mc"].version), ("trino", TRINO_VERSION),
         ("node_exporter", f"v{NODE_EXPORTER_VERSION}"),
+        # Prometheus 3.16.0 is module version v0.316.0.
+        ("prometheus", "v0.316.0"), ("promtool", "v0.316.0"), ("alertmanager", f"v{ALERTMANAGER_VERSION}"),
     ]
-    assert [a.name for a in artifacts_for(spec)][-2] == "java"
+    assert [a.name for a in artifacts_for(spec)][3] == "java"
+
+
+def test_a_prometheus_version_outside_3_is_refused() -> None:
+    with pytest.raises(PreflightError, match=r"Prometheus 3\.x only"):
+        prometheus("2.55.1")
 
 
 def test_every_host_artifact_is_built_by_default() -> None:

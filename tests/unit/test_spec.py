@@ -129,7 +129,7 @@ BAD_SPECS: dict[str, str] = {
     ),
     "unknown_version_component.yml": (
         "versions.trinodb: unknown component (did you mean 'trino'?); "
-        "allowed: trino, minio, postgresql, prometheus, grafana, node_exporter, jupyterlab, dagster"
+        "allowed: trino, minio, postgresql, prometheus, alertmanager, grafana, node_exporter, jupyterlab, dagster"
     ),
     "version_format.yml": (
         "versions.minio: 'latest' is not a minio version; "
