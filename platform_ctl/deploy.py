@@ -186,6 +186,9 @@ def _run_phase(env: Environment, phase: str, access: Access, vault: Path | None,
         result.playbooks[phase] = run_playbook(
             f"{phase}.yml", env.inventory, env.state_dir, report, phase, vault_password_file=vault,
         )
+        for notice in result.playbooks[phase].notices:
+            result.notices.append(notice)
+            report(Event("message", phase=phase, message=f"notice: {notice}", data={"notice": notice}))
     elif phase == "verify":
         from platform_ctl.errors import VerifyFailed
         from platform_ctl.verify import verify

@@ -38,6 +38,9 @@ class PlaybookResult:
     log_dir: Path
     stats: dict[str, HostStats] = field(default_factory=dict)
     failures: list[tuple[str, str, str]] = field(default_factory=list)
+    #: What the roles asked to be shown in the summary: ``set_stats`` of ``platform_notices`` (a list
+    #: of sentences, aggregated over the hosts), e.g. an install skipped on purpose.
+    notices: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> int:
@@ -109,6 +112,7 @@ def run_playbook(
         d.mkdir(parents=True, exist_ok=True)
     stats: dict[str, HostStats] = {}
     failures: list[tuple[str, str, str]] = []
+    notices: list[str] = []
 
     def on_event(ev: dict[str, Any]) -> bool:
         name = ev.get("event", "")
@@ -133,6 +137,9 @@ def run_playbook(
                               ("dark", "unreachable"), ("skipped", "skipped")):
                 for h, n in (data.get(key) or {}).items():
                     setattr(stats.setdefault(h, HostStats()), attr, n)
+            for notice in (data.get("artifact_data") or {}).get("platform_notices") or []:
+                if notice not in notices:
+                    notices.append(str(notice))
         return True
 
     cmdline = ["--check", "--diff"] if check else []
@@ -151,7 +158,7 @@ def run_playbook(
         suppress_env_files=True,
     )
     log_dir = Path(result.config.artifact_dir)
-    outcome = PlaybookResult(playbook, result.status, result.rc, log_dir, stats, failures)
+    outcome = PlaybookResult(playbook, result.status, result.rc, log_dir, stats, failures, notices)
     report(Event("stats", phase=phase, data={"stats": {h: vars(s) for h, s in stats.items()}}))
     if result.rc != 0 or result.status != "successful":
         if not failures:
