@@ -61,6 +61,9 @@ class GoArtifact:
     #: The file the program is installed as (default: the artifact's name).
     binary: str | None = None
     ldflags: str = ""
+    #: Files (path in the module, text) written into the source tree before a source-zip build: the
+    #: stand-ins for generated files a module's zip lacks (a web UI's compiled assets).
+    placeholders: tuple[tuple[str, str], ...] = ()
 
     @property
     def directory(self) -> Path:
@@ -307,8 +310,13 @@ def node_exporter(version: str = NODE_EXPORTER_VERSION) -> GoArtifact:
 # web UI pages answer 404 while the HTTP API (what Grafana, platform-ctl status and the tests read)
 # is whole.
 PROMETHEUS_VERSION = "3.16.0"
-# Alertmanager: the newest the proxy serves (v0.35.0); its UI is in the module (Elm, compiled in).
+# Alertmanager: the newest the proxy serves (v0.35.0). Its ui/web.go embeds ui/app/dist, the UI
+# compiled by Elm and Vite, which the module zip lacks (so `go install` fails: "pattern app/dist: no
+# matching files"), and Elm's compiler comes from GitHub, which is not reachable here. It is built
+# from its source zip with a one-file stand-in for dist: the UI pages answer 404, the API v2 (what
+# Prometheus, Grafana and platform-ctl status use) is whole.
 ALERTMANAGER_VERSION = "0.35.0"
+ALERTMANAGER_ZIP_SHA256 = {"0.35.0": "d2df4d229eb19aa49b7dc401d889501e95fa7110c2c61710373a11093270e1ec"}
 
 
 def _prometheus_module_version(version: str) -> str:
@@ -331,9 +339,16 @@ def promtool(version: str = PROMETHEUS_VERSION) -> GoArtifact:
 
 
 def alertmanager(version: str = ALERTMANAGER_VERSION) -> GoArtifact:
-    """Alertmanager at ``version`` (``0.35.0``)."""
-    return _prometheus_program("alertmanager", "github.com/prometheus/alertmanager/cmd/alertmanager",
-                               f"v{version}", version)
+    """Alertmanager at ``version`` (``0.35.0``; a version needs its source zip's sha256 pinned here)."""
+    if version not in ALERTMANAGER_ZIP_SHA256:
+        raise PreflightError(f"versions.alertmanager {version!r}: this platform-ctl pins the source of Alertmanager "
+                             f"{', '.join(ALERTMANAGER_ZIP_SHA256)} (platform_ctl/artifacts.py); set one of them")
+    stamped = _prometheus_program("alertmanager", "github.com/prometheus/alertmanager", f"v{version}", version)
+    return GoArtifact(
+        stamped.name, stamped.module, stamped.version, stamped.licence, zip_sha256=ALERTMANAGER_ZIP_SHA256[version],
+        package="./cmd/alertmanager", ldflags=stamped.ldflags,
+        placeholders=(("ui/app/dist/README", "The web UI is not part of this build; use the API v2.\n"),),
+    )
 
 
 # Trino: the server tarball of Maven Central (sha1 as Maven Central publishes it). 476 is the newest
@@ -474,6 +489,9 @@ def _build_from_zip(go: str, artifact: GoArtifact, tmp: Path, output: Path) -> N
     root = tmp / "src" / f"{artifact.module}@{artifact.version}"
     # A zip's vendor/ holds only modules.txt; the dependencies come from the proxy like any build.
     shutil.rmtree(root / "vendor", ignore_errors=True)
+    for relative, text in artifact.placeholders:
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
     _go(go, ["build", "-trimpath", "-ldflags", artifact.ldflags, "-o", str(output), artifact.package], {},
         f"go build of {artifact.module}@{artifact.version}", cwd=root)
 
