@@ -46,6 +46,7 @@ module "network" {
   group_tags      = { for group, tag in digitalocean_tag.group : group => tag.name }
   group_ports     = var.group_ports
   public_ports    = var.public_ports
+  service_rules   = var.service_rules
 }
 
 module "droplet_group" {

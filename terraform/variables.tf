@@ -232,6 +232,31 @@ variable "public_ports" {
   }
 }
 
+variable "service_rules" {
+  description = "TCP ports every host serves to the hosts of some groups only (the base role's base_firewall_service_rules, such as node_exporter's 9100 for the monitoring hosts): each port is opened on every droplet from the tags of the source groups that have hosts; a rule none of whose groups has hosts opens nothing."
+  type = list(object({
+    name          = string
+    ports         = list(number)
+    source_groups = list(string)
+  }))
+  default = []
+
+  validation {
+    condition     = alltrue([for rule in var.service_rules : can(regex("^[A-Za-z0-9_.-]+$", rule.name))])
+    error_message = "Every service_rules name must be letters, digits, \"_\", \".\" or \"-\" (such as node_exporter)."
+  }
+
+  validation {
+    condition     = alltrue(flatten([for rule in var.service_rules : [for group in rule.source_groups : contains(["trino_coordinator", "trino_worker", "minio", "postgres", "monitoring", "apps"], group)]]))
+    error_message = "Every service_rules source_groups entry must be one of: trino_coordinator, trino_worker, minio, postgres, monitoring, apps."
+  }
+
+  validation {
+    condition     = alltrue(flatten([for rule in var.service_rules : [for port in rule.ports : port == floor(port) && port >= 1 && port <= 65535]]))
+    error_message = "Every service_rules port must be a whole number from 1 to 65535."
+  }
+}
+
 variable "host_keys" {
   description = "Pre-generated SSH host keys per host name (OpenSSH ed25519 private key and public key line); cloud-init installs them so known_hosts is known before first boot."
   type = map(object({

@@ -45,19 +45,25 @@ def token() -> str | None:
     return next((os.environ[v] for v in TOKEN_VARIABLES if os.environ.get(v)), None)
 
 
-def _firewall_ports(project_env_dir: Path, variable: str) -> dict[str, list[int]]:
-    """A base role port table (group -> sorted TCP ports) as the host firewall gets it.
+def _base_setting(project_env_dir: Path, variable: str) -> Any:
+    """A base role variable as the host firewall gets it.
 
     That is the role's default, or the environment's override in ``group_vars/all/main.yml``, which
-    replaces the whole table (as it does for Ansible).
+    replaces the whole value (as it does for Ansible); an override of null is empty.
     """
     defaults = yaml.safe_load((COLLECTION_ROOT / "roles/base/defaults/main.yml").read_text())
-    ports: dict[str, list[int]] = defaults[variable]
+    value = defaults[variable]
     override = project_env_dir / "group_vars" / "all" / "main.yml"
     if override.exists():
         data = yaml.safe_load(override.read_text()) or {}
         if variable in data:
-            ports = data[variable] or {}
+            value = data[variable]
+    return value
+
+
+def _firewall_ports(project_env_dir: Path, variable: str) -> dict[str, list[int]]:
+    """A base role port table (group -> sorted TCP ports)."""
+    ports: dict[str, list[int]] = _base_setting(project_env_dir, variable) or {}
     return {group: sorted({int(p) for p in values or []}) for group, values in sorted(ports.items())}
 
 
@@ -69,6 +75,25 @@ def group_ports(project_env_dir: Path) -> dict[str, list[int]]:
 def public_ports(project_env_dir: Path) -> dict[str, list[int]]:
     """Ports each group serves to users, open to any source (``base_firewall_public_ports``)."""
     return _firewall_ports(project_env_dir, "base_firewall_public_ports")
+
+
+def service_rules(project_env_dir: Path) -> list[dict[str, Any]]:
+    """What every host serves to the hosts of some groups only (``base_firewall_service_rules``).
+
+    The cloud firewall mirrors the part of each rule that names hosts by group: a TCP rule's
+    ``source_groups`` become the source tags of its ports on every droplet. Not mirrored, so closed
+    at the cloud firewall whatever nftables admits: UDP rules, a rule's ``sources`` CIDRs (with or
+    without ``source_groups``) and a rule without ``source_groups`` (whose source is the VPC unless
+    it lists CIDRs). ``base_firewall_extra_rules`` is not read at all.
+    """
+    rules: list[dict[str, Any]] = _base_setting(project_env_dir, "base_firewall_service_rules") or []
+    return [
+        {"name": str(rule["name"]),
+         "ports": sorted({int(p) for p in rule.get("ports") or []}),
+         "source_groups": sorted(set(rule["source_groups"]))}
+        for rule in rules
+        if (rule.get("protocol") or "tcp") == "tcp" and rule.get("source_groups")
+    ]
 
 
 class DigitalOceanBackend:
@@ -140,6 +165,8 @@ class DigitalOceanBackend:
             # The same table the host firewall opens to any source; only groups that have hosts.
             "public_ports": {group: ports for group, ports in public_ports(self.env_dir).items()
                              if ports and spec.count(group)},
+            # The role's table as it is: the module opens a port only from the groups that have hosts.
+            "service_rules": service_rules(self.env_dir),
             "host_keys": self._host_keys(spec),
         }
 

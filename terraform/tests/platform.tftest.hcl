@@ -55,6 +55,10 @@ variables {
     trino_coordinator = [8443]
     monitoring        = [3000]
   }
+  # The base role's default: node_exporter, scraped by the monitoring hosts (none here).
+  service_rules = [
+    { name = "node_exporter", ports = [9100], source_groups = ["monitoring"] },
+  ]
 
   host_keys = {
     trino-coord = {
@@ -229,7 +233,12 @@ run "firewall_matrix" {
       "tcp/22/10.42.0.0/24,2001:db8::/48,203.0.113.0/24",
       "icmp/-/10.42.0.0/24",
     ])
-    error_message = "Base firewall: SSH from admin_cidrs and the VPC, ICMP from the VPC, nothing else."
+    error_message = "Base firewall: SSH from admin_cidrs and the VPC, ICMP from the VPC, nothing else (node_exporter's 9100 neither: no monitoring hosts)."
+  }
+
+  assert {
+    condition     = length([for rule in digitalocean_firewall.base.inbound_rule : rule if rule.port_range == "9100"]) == 0
+    error_message = "A service rule whose source groups have no hosts opens nothing (not even from the VPC)."
   }
 
   assert {
@@ -246,6 +255,79 @@ run "firewall_matrix" {
     condition     = length(digitalocean_firewall.base.outbound_rule) == 3
     error_message = "Outbound: tcp, udp and icmp to anywhere."
   }
+}
+
+run "firewall_service_rules_from_source_group_tags" {
+  command = plan
+
+  module {
+    source = "./modules/network"
+  }
+
+  variables {
+    environment_tag = "platform-prod"
+    group_tags = {
+      minio      = "platform-prod-minio"
+      monitoring = "platform-prod-monitoring"
+      apps       = "platform-prod-apps"
+    }
+    # node_exporter from monitoring; two more rules share 9187 (merged into one rule) and one admits
+    # only postgres and trino_worker, which have no hosts here.
+    service_rules = [
+      { name = "node_exporter", ports = [9100], source_groups = ["monitoring"] },
+      { name = "exporter_a", ports = [9187, 9187], source_groups = ["monitoring", "apps"] },
+      { name = "exporter_b", ports = [9187], source_groups = ["apps", "minio", "postgres"] },
+      { name = "nobody", ports = [7000], source_groups = ["postgres", "trino_worker"] },
+    ]
+  }
+
+  assert {
+    condition = toset([for rule in digitalocean_firewall.base.inbound_rule : "${rule.protocol}/${coalesce(rule.port_range, "-")}/${join(",", try(sort(rule.source_addresses), []))}/${join(",", try(sort(rule.source_tags), []))}"]) == toset([
+      "tcp/22/10.42.0.0/24,2001:db8::/48,203.0.113.0/24/",
+      "icmp/-/10.42.0.0/24/",
+      "tcp/9100//platform-prod-monitoring",
+      "tcp/9187//platform-prod-apps,platform-prod-minio,platform-prod-monitoring",
+    ])
+    error_message = "Base firewall: each service port from the tags of its source groups that have hosts (one rule per port, the rules' groups merged), no address; nothing for a port whose groups have no hosts."
+  }
+
+  assert {
+    condition     = length(digitalocean_firewall.base.inbound_rule) == 4
+    error_message = "One rule per distinct service port, plus SSH and ICMP."
+  }
+}
+
+run "rejects_more_than_50_base_rules" {
+  command = plan
+
+  module {
+    source = "./modules/network"
+  }
+
+  variables {
+    environment_tag = "platform-prod"
+    group_tags = {
+      monitoring = "platform-prod-monitoring"
+    }
+    # 49 ports plus SSH and ICMP: 51 rules.
+    service_rules = [
+      { name = "many", ports = range(9100, 9149), source_groups = ["monitoring"] },
+    ]
+  }
+
+  expect_failures = [digitalocean_firewall.base]
+}
+
+run "rejects_service_rule_of_unknown_group" {
+  command = plan
+
+  variables {
+    service_rules = [
+      { name = "node_exporter", ports = [9100], source_groups = ["prometheus"] },
+    ]
+  }
+
+  expect_failures = [var.service_rules]
 }
 
 run "firewall_public_ports_only" {

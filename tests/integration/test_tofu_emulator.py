@@ -102,8 +102,13 @@ def test_firewalls_open_only_the_port_matrix_inside_the_vpc(applied: Applied) ->
     assert public == {("8443", f"platform-{ENV}-trino_coordinator")}
     assert {source for proto, ports, source, tag in rules if ports == "8443" and tag.endswith("trino_coordinator")} \
         == {VPC, "0.0.0.0/0", "::/0"}
+    # node_exporter (base_firewall_service_rules): every droplet admits 9100 from the monitoring
+    # hosts' tag (the spec has one), and from nothing else.
+    assert {(proto, source, tag) for proto, ports, source, tag in rules if ports == "9100"} \
+        == {("tcp", f"tag:platform-{ENV}-monitoring", every)}
     # Nothing but SSH is reachable from the admin networks, and no other port from anywhere outside.
-    outside = {(ports, source) for proto, ports, source, tag in rules if source not in (VPC, "0.0.0.0/0", "::/0")}
+    outside = {(ports, source) for proto, ports, source, tag in rules
+               if source not in (VPC, "0.0.0.0/0", "::/0") and not source.startswith("tag:")}
     assert outside == {("22", "203.0.113.0/24")}
 
 
@@ -117,6 +122,9 @@ def test_the_project_holds_every_droplet_and_volume(applied: Applied) -> None:
 
 
 def test_a_second_plan_shows_no_changes(applied: Applied) -> None:
+    # The base firewall's rule from a tag is part of it: the provider sends and reads source_tags as a
+    # set, so the order the API echoes them in cannot show up as a change.
+    assert ("tcp", "9100", f"tag:platform-{ENV}-monitoring", f"platform-{ENV}") in _rules(applied.emulator.state())
     env = applied.environment()
     with mock.patch.dict(os.environ, {"DIGITALOCEAN_TOKEN": TOKEN}):
         summary = env.backend.plan(env.spec, env.access(), lambda _e: None)  # type: ignore[attr-defined]

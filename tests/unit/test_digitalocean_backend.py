@@ -8,7 +8,7 @@ import pytest
 
 from platform_ctl.errors import InfrastructureError, PreflightError
 from platform_ctl.infra import Access
-from platform_ctl.infra.digitalocean import DigitalOceanBackend, group_ports, public_ports
+from platform_ctl.infra.digitalocean import DigitalOceanBackend, group_ports, public_ports, service_rules
 from platform_ctl.infra.tofu import Diagnostic, PlanSummary, RateLimited, Tofu, classify, resource_host
 from platform_ctl.infra.toolchain import Toolchain
 from platform_ctl.spec import load_spec
@@ -39,6 +39,8 @@ def test_tfvars_carry_every_host_with_its_group_size_and_volume(backend: Digital
     assert "https_groups" not in tfvars
     assert tfvars["group_ports"]["minio"] == [9000, 9001]
     assert tfvars["api_endpoint"] == "https://api.digitalocean.com"
+    # The base role's node_exporter rule: every droplet admits 9100 from the monitoring hosts' tag.
+    assert tfvars["service_rules"] == [{"name": "node_exporter", "ports": [9100], "source_groups": ["monitoring"]}]
     # Host keys are made once and reused: a second call must not change user data.
     keys = tfvars["host_keys"]["pg1"]
     assert keys["ed25519_public"].startswith("ssh-ed25519 ")
@@ -65,6 +67,35 @@ def test_an_environment_override_of_the_public_ports_reaches_the_cloud_firewall(
     # minimal_do has no apps hosts: the cloud firewall gets the groups that have hosts only.
     tfvars = backend.tfvars(load_spec(GOOD), _access(tmp_path))
     assert tfvars["public_ports"] == {"monitoring": [3000], "trino_coordinator": [8443]}
+
+
+def test_an_environment_override_of_the_service_rules_reaches_the_cloud_firewall(
+        backend: DigitalOceanBackend, tmp_path: Path) -> None:
+    env_dir = tmp_path / "env"
+    (env_dir / "group_vars" / "all").mkdir(parents=True)
+    (env_dir / "group_vars" / "all" / "main.yml").write_text(
+        "base_firewall_service_rules:\n"
+        "  - {name: node_exporter, ports: [9100, 9100], source_groups: [monitoring]}\n"
+        "  - {name: pgbouncer, ports: [6432], source_groups: [trino_worker, apps, apps], sources: [10.9.0.0/24]}\n"
+        "  - {name: syslog, ports: [514], protocol: udp, source_groups: [monitoring]}\n"
+        "  - {name: vpc_only, ports: [7000]}\n"
+        "  - {name: cidrs_only, ports: [7001], sources: [10.9.0.0/24]}\n"
+        "base_firewall_extra_rules:\n"
+        "  - {name: extra, ports: [7002], source_groups: [monitoring]}\n")
+    # The override replaces the role's list. TCP rules with source_groups are mirrored (their CIDRs
+    # are not); UDP, VPC-only and CIDR-only rules, and the extra rules, are not.
+    expected = [{"name": "node_exporter", "ports": [9100], "source_groups": ["monitoring"]},
+                {"name": "pgbouncer", "ports": [6432], "source_groups": ["apps", "trino_worker"]}]
+    assert service_rules(env_dir) == expected
+    # Passed as they are, groups without hosts included: the module drops those.
+    assert backend.tfvars(load_spec(GOOD), _access(tmp_path))["service_rules"] == expected
+
+
+@pytest.mark.parametrize("override", ["base_firewall_service_rules: []\n", "base_firewall_service_rules:\n"])
+def test_an_empty_service_rules_override_opens_nothing(tmp_path: Path, override: str) -> None:
+    (tmp_path / "group_vars" / "all").mkdir(parents=True)
+    (tmp_path / "group_vars" / "all" / "main.yml").write_text(override)
+    assert service_rules(tmp_path) == []
 
 
 def test_preflight_refuses_without_a_token(backend: DigitalOceanBackend, monkeypatch: pytest.MonkeyPatch) -> None:

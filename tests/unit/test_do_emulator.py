@@ -322,6 +322,8 @@ def test_firewall_rules_are_echoed_exactly_and_deleted_droplets_leave_it(api: Cl
         "inbound_rules": [
             {"protocol": "tcp", "ports": "22", "sources": {"addresses": ["203.0.113.0/24", "::/0"]}},
             {"protocol": "tcp", "ports": "8000-9000", "sources": {"tags": ["web"]}},
+            # Several tags, in the order the provider sends its set (not sorted): kept as they are.
+            {"protocol": "tcp", "ports": "9100", "sources": {"tags": ["web", "db", "app-monitoring"]}},
             {"protocol": "icmp", "sources": {"addresses": ["10.0.0.0/8"]}},
         ],
         "outbound_rules": [{"protocol": "udp", "ports": "all", "destinations": {"addresses": ["0.0.0.0/0"]}}],

@@ -4,6 +4,10 @@
 #
 # Firewall matrix (a droplet gets the union of the firewalls its tags select):
 #   base (tag platform-<env>):        in  tcp 22 from admin_cidrs + vpc_cidr; icmp from vpc_cidr
+#                                      in  tcp <port> from the tags of the rule's source groups that have
+#                                          hosts, for each port of service_rules (Ansible base role
+#                                          base_firewall_service_rules, e.g. node_exporter 9100 from
+#                                          the monitoring hosts); nothing for a port without such a group
 #                                      out tcp, udp all ports and icmp to anywhere
 #   <group> (tag platform-<env>-<group>, only groups with hosts and something to open):
 #                                      in  tcp <port> from vpc_cidr for each of group_ports[group]
@@ -31,6 +35,28 @@ locals {
     }
     if length(lookup(var.group_ports, group, [])) + length(lookup(var.public_ports, group, [])) > 0
   }
+
+  # Service rules, per port: the tags of the source groups that have hosts (in group_tags), merged
+  # over every rule that opens the port, deduplicated and sorted. A port none of whose groups has
+  # hosts gets no rule (a rule needs a source, and falling back to the VPC would admit what
+  # nftables refuses). Keys are zero-padded ports, so the rules come out in numeric
+  # order; the provider sends and reads rules and source_tags as sets, so neither order nor
+  # duplicates show up as a change.
+  service_sources = {
+    for port, tags in {
+      for pair in flatten([
+        for rule in var.service_rules : [
+          for port in rule.ports : [
+            for group in rule.source_groups : { port = format("%05d", port), tag = var.group_tags[group] }
+            if contains(keys(var.group_tags), group)
+          ]
+        ]
+      ]) : pair.port => pair.tag...
+    } : port => sort(distinct(tags))
+  }
+
+  # SSH and ICMP: the base firewall's inbound rules besides the service rules.
+  base_fixed_inbound_rules = 2
 }
 
 resource "digitalocean_vpc" "this" {
@@ -55,6 +81,18 @@ resource "digitalocean_firewall" "base" {
     source_addresses = [var.vpc_cidr]
   }
 
+  # Served by every host to the hosts of a few groups (node_exporter to Prometheus on the monitoring
+  # hosts): admitted by the source groups' tags, so a source droplet that is added or replaced is
+  # covered at once. Each host's nftables admits the same groups by their private addresses.
+  dynamic "inbound_rule" {
+    for_each = local.service_sources
+    content {
+      protocol    = "tcp"
+      port_range  = tostring(tonumber(inbound_rule.key))
+      source_tags = inbound_rule.value
+    }
+  }
+
   # Outbound is open on purpose: hosts install OS packages and updates (apt), fetch artifacts in
   # URL mode, resolve names and sync time (udp 53/123) and talk to each other's services across
   # the VPC (the receiving side's inbound rules decide what is reachable). A cloud firewall without
@@ -75,6 +113,13 @@ resource "digitalocean_firewall" "base" {
   outbound_rule {
     protocol              = "icmp"
     destination_addresses = local.anywhere
+  }
+
+  lifecycle {
+    precondition {
+      condition     = local.base_fixed_inbound_rules + length(local.service_sources) <= 50
+      error_message = "The base firewall needs ${local.base_fixed_inbound_rules + length(local.service_sources)} inbound rules (SSH, ICMP and one for each of the ${length(local.service_sources)} service_rules ports whose source groups have hosts), but a DigitalOcean firewall holds at most 50: open fewer ports in base_firewall_service_rules."
+    }
   }
 }
 

@@ -55,7 +55,7 @@ variable "environment_tag" {
 }
 
 variable "group_tags" {
-  description = "Tag of each group that has hosts, keyed by group; a group's firewall attaches to its tag. Pass digitalocean_tag names so the tags exist first."
+  description = "Tag of each group that has hosts, keyed by group; a group's firewall attaches to its tag, and service_rules admit their source groups by it. Pass digitalocean_tag names so the tags exist first."
   type        = map(string)
 
   validation {
@@ -108,5 +108,30 @@ variable "public_ports" {
   validation {
     condition     = alltrue([for ports in values(var.public_ports) : length(distinct(ports)) <= 50])
     error_message = "Every public_ports list may hold at most 50 distinct ports: a DigitalOcean firewall holds at most 50 inbound rules, and the group's group_ports count against the same 50 (checked per group firewall)."
+  }
+}
+
+variable "service_rules" {
+  description = "What every host serves to the hosts of a few groups only (the base role's base_firewall_service_rules, TCP): each port is opened on the base firewall from the tags of source_groups that are in group_tags; a rule none of whose groups has hosts opens nothing."
+  type = list(object({
+    name          = string
+    ports         = list(number)
+    source_groups = list(string)
+  }))
+  default = []
+
+  validation {
+    condition     = alltrue([for rule in var.service_rules : can(regex("^[A-Za-z0-9_.-]+$", rule.name))])
+    error_message = "Every service_rules name must be letters, digits, \"_\", \".\" or \"-\" (such as node_exporter)."
+  }
+
+  validation {
+    condition     = alltrue(flatten([for rule in var.service_rules : [for group in rule.source_groups : contains(["trino_coordinator", "trino_worker", "minio", "postgres", "monitoring", "apps"], group)]]))
+    error_message = "Every service_rules source_groups entry must be one of: trino_coordinator, trino_worker, minio, postgres, monitoring, apps."
+  }
+
+  validation {
+    condition     = alltrue(flatten([for rule in var.service_rules : [for port in rule.ports : port == floor(port) && port >= 1 && port <= 65535]]))
+    error_message = "Every service_rules port must be a whole number from 1 to 65535."
   }
 }
