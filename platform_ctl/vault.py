@@ -62,6 +62,8 @@ _GENERATORS: dict[str, Callable[[], str]] = {
     # Secret keys of the MinIO users the roles declare (warehouse for Trino, pgbackrest).
     "vault_minio_warehouse_secret_key": lambda: _alnum(40),
     "vault_minio_pgbackrest_secret_key": lambda: _alnum(40),
+    # MinIO user whose secret key signs Prometheus' metrics bearer token (policy admin:Prometheus only).
+    "vault_minio_prometheus_secret_key": lambda: _alnum(40),
     "vault_postgres_superuser_password": lambda: _alnum(40),
     # Passwords of the database owners the postgresql role declares (Iceberg catalog, Dagster, Grafana).
     "vault_postgres_iceberg_password": lambda: _alnum(40),
@@ -72,6 +74,8 @@ _GENERATORS: dict[str, Callable[[], str]] = {
     # Trino's internal-communication.shared-secret: 64+ characters of entropy recommended.
     "vault_trino_shared_secret": lambda: _alnum(86),
     "vault_trino_admin_password": lambda: _alnum(32),
+    # Trino user Prometheus scrapes /metrics as (basic auth on the coordinator).
+    "vault_trino_monitoring_password": lambda: _alnum(32),
     "vault_grafana_admin_password": lambda: _alnum(32),
 }
 

@@ -28,6 +28,7 @@ EXPECTED_KEYS = {
     "vault_minio_kms_secret_key",
     "vault_minio_warehouse_secret_key",
     "vault_minio_pgbackrest_secret_key",
+    "vault_minio_prometheus_secret_key",
     "vault_postgres_superuser_password",
     "vault_postgres_iceberg_password",
     "vault_postgres_dagster_password",
@@ -35,6 +36,7 @@ EXPECTED_KEYS = {
     "vault_pgbackrest_cipher_pass",
     "vault_trino_shared_secret",
     "vault_trino_admin_password",
+    "vault_trino_monitoring_password",
     "vault_grafana_admin_password",
 }
 
