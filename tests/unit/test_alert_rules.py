@@ -17,7 +17,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 RULES_DIR = REPO / "roles/prometheus/files/rules"
 TESTS_DIR = REPO / "tests/promtool"
-QUERIES_FILE = REPO / "roles/prometheus/files/postgres-exporter-queries.yaml"
+QUERIES_FILE = REPO / "roles/postgresql/files/exporter-queries.yaml"
 
 RULE_FILES = sorted(RULES_DIR.glob("*.yml"))
 TEST_FILES = sorted(TESTS_DIR.glob("*.test.yml"))
