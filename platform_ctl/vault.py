@@ -69,6 +69,8 @@ _GENERATORS: dict[str, Callable[[], str]] = {
     "vault_postgres_iceberg_password": lambda: _alnum(40),
     "vault_postgres_dagster_password": lambda: _alnum(40),
     "vault_postgres_grafana_password": lambda: _alnum(40),
+    # Monitoring login of the postgresql role (pg_monitor only): Grafana's PostgreSQL data source.
+    "vault_postgres_grafana_reader_password": lambda: _alnum(40),
     # pgBackRest repository encryption: a long passphrase (it is never typed).
     "vault_pgbackrest_cipher_pass": lambda: _alnum(64),
     # Trino's internal-communication.shared-secret: 64+ characters of entropy recommended.

@@ -33,6 +33,7 @@ EXPECTED_KEYS = {
     "vault_postgres_iceberg_password",
     "vault_postgres_dagster_password",
     "vault_postgres_grafana_password",
+    "vault_postgres_grafana_reader_password",
     "vault_pgbackrest_cipher_pass",
     "vault_trino_shared_secret",
     "vault_trino_admin_password",
