@@ -1,8 +1,9 @@
 """Verify the postgresql role: live state on pg1, then behaviour from trino1 (a client) and from outside.
 
-pg1 (group postgres) and trino1 (group trino_coordinator, a client of iceberg_catalog only) sit on
-10.201.13.0/24, the scenario's VPC. The test runner itself reaches pg1 from the network's gateway,
-10.201.13.1: inside the VPC (the host firewall lets it through) but no client of any database.
+pg1 (group postgres) and trino1 (group trino_coordinator, a client of iceberg_catalog only, and in
+this scenario the client group of the monitoring login grafana_reader) sit on 10.201.13.0/24, the
+scenario's VPC. The test runner itself reaches pg1 from the network's gateway, 10.201.13.1: inside
+the VPC (the host firewall lets it through) but no client of any database.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ UNIT = "postgresql@15-main"
 PASSWORDS = {
     "iceberg": "molecule-iceberg-secret-0123456789",
     "dagster": "molecule-dagster-secret-0123456789",
+    "grafana_reader": "molecule-grafana-reader-secret-0123456789",
 }
 CLIENT_CA = "/etc/ssl/certs/platform-molecule-ca.pem"
 
@@ -49,12 +51,15 @@ def _journal(host: testinfra.host.Host, unit: str) -> str:
     return host.run(f"journalctl -u {unit} --no-pager -n 50").stdout
 
 
-def _psql_from_trino(database: str, user: str, password: str, sslmode: str = "verify-full"):
-    """psql on trino1 against pg1's private address; the CommandResult (rc, stdout, stderr)."""
+def _psql_from_trino(database: str, user: str, password: str, sslmode: str = "verify-full",
+                     commands: tuple[str, ...] = ()):
+    """psql on trino1 against pg1's private address, running ``commands`` in one session and stopping
+    at the first error (by default, who and how the session is); the CommandResult (rc, stdout, stderr)."""
     dsn = f"host={PG} port={PORT} dbname={database} user={user} sslmode={sslmode} sslrootcert={CLIENT_CA}"
-    query = "SELECT current_user, ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+    commands = commands or ("SELECT current_user, ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()",)
+    arguments = " ".join(f"-c {shlex.quote(command)}" for command in commands)
     environment = f"PGPASSWORD={shlex.quote(password)} PGCONNECT_TIMEOUT=10"
-    return _get("trino1").run(f"{environment} psql {shlex.quote(dsn)} -XAtc {shlex.quote(query)}")
+    return _get("trino1").run(f"{environment} psql {shlex.quote(dsn)} -XAt -v ON_ERROR_STOP=1 {arguments}")
 
 
 def _startup(user: str, database: str, tls: bool) -> tuple[str, str]:
@@ -202,6 +207,29 @@ def test_roles_have_least_privilege(host):
     assert _sql(host, "SELECT has_database_privilege('grafana', 'iceberg_catalog', 'CONNECT')") == "f"
 
 
+def test_monitoring_login_is_pg_monitor_only(host):
+    attributes = _sql(host, "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls, "
+                            "rolconfig FROM pg_roles WHERE rolname = 'grafana_reader'")
+    assert attributes == "t|f|f|f|f|f|{default_transaction_read_only=on}"
+    groups = _sql(host, "SELECT string_agg(g.rolname, ',') FROM pg_auth_members m "
+                        "JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles r ON r.oid = m.member "
+                        "WHERE r.rolname = 'grafana_reader'")
+    assert groups == "pg_monitor"
+    # Nothing to write with in the database postgres (PostgreSQL 15's schema public gives PUBLIC no
+    # CREATE; the role took TEMPORARY and large-object creation), and no other database to reach.
+    privileges = _sql(host, "SELECT has_schema_privilege('grafana_reader', 'public', 'CREATE'), "
+                            "has_database_privilege('grafana_reader', 'postgres', 'CREATE'), "
+                            "has_database_privilege('grafana_reader', 'postgres', 'TEMPORARY'), "
+                            "has_function_privilege('grafana_reader', 'lo_create(oid)', 'EXECUTE'), "
+                            "has_function_privilege('grafana_reader', 'lo_from_bytea(oid, bytea)', 'EXECUTE'), "
+                            "has_database_privilege('grafana_reader', 'iceberg_catalog', 'CONNECT'), "
+                            "has_database_privilege('grafana_reader', 'grafana', 'CONNECT')")
+    assert privileges == "f|f|f|f|f|f|f"
+    hba = host.file("/etc/postgresql/15/main/pg_hba.conf").content_string
+    assert [line.split() for line in hba.splitlines() if "grafana_reader" in line and not line.startswith("#")] \
+        == [["hostssl", "postgres", "grafana_reader", "10.201.13.21/32", "scram-sha-256"]]
+
+
 def test_exporter_runs_as_prometheus(host):
     service = host.service("prometheus-postgres-exporter")
     if not (service.is_enabled and service.is_running):
@@ -300,6 +328,57 @@ def test_host_outside_the_client_list_is_refused():
     kind, message = _startup("iceberg", "iceberg_catalog", tls=True)
     assert kind == "E", message
     assert 'rejects connection for host "10.201.13.1", user "iceberg", database "iceberg_catalog", SSL encryption' \
+        in message, message
+
+
+def test_monitoring_login_reads_the_statistics_over_tls():
+    who = _psql_from_trino("postgres", "grafana_reader", PASSWORDS["grafana_reader"])
+    assert who.rc == 0, who.stderr
+    assert who.stdout.strip().split("|")[:2] == ["grafana_reader", "t"]
+    # pg_read_all_stats (in pg_monitor): every session with its query text, not only its own.
+    result = _psql_from_trino("postgres", "grafana_reader", PASSWORDS["grafana_reader"], commands=(
+        "SELECT count(*) > 0 FROM pg_stat_activity WHERE usename IS DISTINCT FROM current_user "
+        "AND query IS DISTINCT FROM '<insufficient privilege>'",
+        "SELECT count(*) >= 0 FROM pg_stat_replication",
+        "SELECT count(*) > 0 FROM pg_ls_waldir()",
+        "SELECT count(*) > 0 FROM pg_stat_database",
+    ))
+    assert result.rc == 0, result.stderr
+    assert result.stdout.split() == ["t", "t", "t", "t"], result.stdout
+
+
+@pytest.mark.parametrize(("statement", "error"), [
+    ("CREATE TABLE grafana_reader_probe (i int)", "permission denied for schema public"),
+    ("CREATE TEMPORARY TABLE grafana_reader_probe (i int)", "permission denied to create temporary tables"),
+    ("SELECT lo_create(0)", "permission denied for function lo_create"),
+    ("CREATE SCHEMA grafana_reader_probe", "permission denied for database postgres"),
+])
+def test_monitoring_login_cannot_write(statement, error):
+    # Sessions are read-only by default...
+    result = _psql_from_trino("postgres", "grafana_reader", PASSWORDS["grafana_reader"], commands=(statement,))
+    assert result.rc != 0
+    assert "read-only transaction" in result.stderr or error in result.stderr, result.stderr
+    # ...which the login may turn off for itself: the privileges are what refuse the write.
+    result = _psql_from_trino("postgres", "grafana_reader", PASSWORDS["grafana_reader"],
+                              commands=("SET default_transaction_read_only = off", statement))
+    assert result.rc != 0
+    assert error in result.stderr, result.stderr
+
+
+def test_monitoring_login_reaches_no_other_database():
+    # trino1 is a client of grafana_reader and of iceberg_catalog, but not of the two together.
+    result = _psql_from_trino("iceberg_catalog", "grafana_reader", PASSWORDS["grafana_reader"])
+    assert result.rc != 0
+    assert 'rejects connection for host "10.201.13.21", user "grafana_reader", database "iceberg_catalog", ' \
+        "SSL encryption" in result.stderr, result.stderr
+
+
+def test_monitoring_login_refused_outside_its_client_groups():
+    # This machine (10.201.13.1) is in no client group of grafana_reader: refused over TLS before
+    # any password is asked.
+    kind, message = _startup("grafana_reader", "postgres", tls=True)
+    assert kind == "E", message
+    assert 'rejects connection for host "10.201.13.1", user "grafana_reader", database "postgres", SSL encryption' \
         in message, message
 
 
