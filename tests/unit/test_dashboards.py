@@ -66,6 +66,7 @@ def _render(template: str, **overrides: Any) -> str:
         "inventory_hostname": "mon1", "groups": {"monitoring": ["mon1"], "postgres": ["pg1"]},
         "vault_grafana_admin_password": "admin-secret-0123456789",
         "vault_postgres_grafana_password": "db-secret-0123456789",
+        "vault_postgres_grafana_reader_password": "reader-secret-0123456789",
         "ansible_managed": "Ansible managed",
     })
     variables.update(overrides)
@@ -117,7 +118,9 @@ def _datasource_refs(node: Any) -> list[Any]:
 
 
 def test_every_datasource_reference_is_a_provisioned_uid():
-    provisioned = _provisioned_uids()
+    # The data sources of every environment: without a postgres host there is no PostgreSQL one, so
+    # a shipped dashboard may not depend on it.
+    provisioned = _provisioned_uids(groups={"monitoring": ["mon1"]})
     assert provisioned == {"prometheus"}
     for path in _dashboards():
         refs = _datasource_refs(_load(path))
@@ -264,20 +267,33 @@ def test_grafana_ini_falls_back_to_sqlite_without_a_postgres_host():
     assert "type = postgres" not in rendered
 
 
-def test_datasources_render_and_the_postgresql_one_is_opt_in():
+PROMETHEUS_DATASOURCE = {
+    "name": "Prometheus", "uid": "prometheus", "type": "prometheus", "access": "proxy",
+    "url": "http://10.10.0.5:9090", "isDefault": True, "editable": False,
+    "jsonData": {"httpMethod": "POST", "timeInterval": "15s", "prometheusType": "Prometheus"},
+}
+
+
+def test_datasources_include_postgresql_as_the_reader_when_there_is_a_postgres_host():
     document = yaml.safe_load(_render("datasources.yaml.j2"))
-    assert document["datasources"] == [{
-        "name": "Prometheus", "uid": "prometheus", "type": "prometheus", "access": "proxy",
-        "url": "http://10.10.0.5:9090", "isDefault": True, "editable": False,
-        "jsonData": {"httpMethod": "POST", "timeInterval": "15s", "prometheusType": "Prometheus"},
-    }]
-    enabled = yaml.safe_load(_render("datasources.yaml.j2", grafana_postgres_datasource_enabled=True,
-                                     grafana_postgres_datasource_password="reader-secret"))
-    postgres = {source["uid"]: source for source in enabled["datasources"]}["postgresql"]
+    by_uid = {source["uid"]: source for source in document["datasources"]}
+    assert set(by_uid) == {"prometheus", "postgresql"}
+    assert by_uid["prometheus"] == PROMETHEUS_DATASOURCE
+    postgres = by_uid["postgresql"]
     assert postgres["url"] == "pg1.test.platform.internal:5432"
+    # The postgresql role's monitoring login, never grafana (the owner of Grafana's database).
     assert postgres["user"] == "grafana_reader"
+    assert postgres["jsonData"]["database"] == "postgres"
     assert postgres["jsonData"]["sslmode"] == "verify-full"
-    assert postgres["secureJsonData"] == {"password": "reader-secret"}
+    assert postgres["jsonData"]["sslRootCertFile"] == "/usr/local/share/ca-certificates/platform-test-ca.crt"
+    assert postgres["secureJsonData"] == {"password": "reader-secret-0123456789"}
+
+
+def test_datasources_are_prometheus_only_without_a_postgres_host_or_when_turned_off():
+    without_postgres = yaml.safe_load(_render("datasources.yaml.j2", groups={"monitoring": ["mon1"]}))
+    assert without_postgres["datasources"] == [PROMETHEUS_DATASOURCE]
+    turned_off = yaml.safe_load(_render("datasources.yaml.j2", grafana_postgres_datasource_enabled=False))
+    assert turned_off["datasources"] == [PROMETHEUS_DATASOURCE]
 
 
 def test_apt_files_render():
