@@ -7,6 +7,7 @@ stay inside the commands so `--help` is fast.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -147,16 +148,32 @@ def verify(ctx: click.Context, env: str) -> None:
 
 @main.command()
 @env_argument
+@json_option
 @click.pass_context
 @boundary
-def status(ctx: click.Context, env: str) -> None:
-    """Show every host of the environment: state and SSH reachability."""
+def status(ctx: click.Context, env: str, as_json: bool) -> None:
+    """Show every host and service of the environment, up or down, and the firing alerts.
+
+    Host state and SSH come from the infrastructure; services and alerts from the environment's
+    Prometheus and Alertmanager (through SSH to a monitoring host). Exits 1 when a host or a
+    service is down or the monitoring cannot be read; firing alerts alone do not change it.
+    """
     from platform_ctl.display import show_status
+    from platform_ctl.monitoring import MonitoringUnavailable, read, status_document
     from platform_ctl.operations import status as run_status
 
-    hosts = run_status(_env(ctx, env))
-    show_status(env, hosts)
-    if not all(h.state == "running" and h.ssh for h in hosts):
+    environment = _env(ctx, env)
+    hosts = run_status(environment)
+    try:
+        monitoring = read(environment) if any(h.ssh for h in hosts) else None
+        unavailable = "" if monitoring else "no host answers SSH"
+    except MonitoringUnavailable as exc:
+        monitoring, unavailable = None, exc.message
+    if as_json:
+        click.echo(json.dumps(status_document(hosts, monitoring, unavailable), indent=2))
+    else:
+        show_status(env, hosts, monitoring, unavailable)
+    if not all(h.state == "running" and h.ssh for h in hosts) or monitoring is None or monitoring.down:
         sys.exit(1)
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from platform_ctl.deploy import CheckResult, DeployResult
     from platform_ctl.errors import PlaybookFailed
     from platform_ctl.infra import HostStatus
+    from platform_ctl.monitoring import MonitoringStatus
     from platform_ctl.verify import VerifyReport
 
 console = Console(stderr=False, highlight=False)
@@ -149,17 +150,39 @@ def show_verify(report: VerifyReport) -> None:
                   + verdict)
 
 
-def show_status(env: str, hosts: list[HostStatus]) -> None:
+def show_status(env: str, hosts: list[HostStatus], monitoring: MonitoringStatus | None = None,
+                unavailable: str = "") -> None:
     table = Table(title=f"status {env}", title_justify="left")
-    for col in ("host", "groups", "address", "state", "ssh"):
+    for col in ("host", "groups", "address", "state", "ssh", "services"):
         table.add_column(col)
+    services = monitoring.by_host() if monitoring else {}
     for h in hosts:
         up = h.state == "running" and h.ssh
+        cell = Text()
+        for t in services.get(h.name, []):
+            cell.append(f"{t.service} {'up' if t.up else 'DOWN'}  ", "green" if t.up else "red")
         table.add_row(h.name, ",".join(h.groups), h.address or "-",
                       Text(h.state, "green" if h.state == "running" else "red"),
-                      Text("up" if h.ssh else "down", "green" if up else "red"))
+                      Text("up" if h.ssh else "down", "green" if up else "red"), cell if monitoring else Text("?"))
     console.print(table)
     console.print(f"{sum(h.state == 'running' and h.ssh for h in hosts)}/{len(hosts)} hosts up")
+    if monitoring is None:
+        console.print(f"[red]monitoring unavailable:[/] {escape(unavailable)}")
+        return
+    console.print(f"{len(monitoring.targets) - len(monitoring.down)}/{len(monitoring.targets)} services up "
+                  f"(read from {monitoring.source})")
+    for t in monitoring.down:
+        console.print(f"  [red]down[/] {t.host} {t.service}: {escape(t.error or 'no answer')}")
+    if not monitoring.alerts:
+        console.print("alerts: none firing")
+        return
+    alerts = Table(title="alerts", title_justify="left")
+    for col in ("alert", "state", "severity", "host", "since (UTC)", "summary"):
+        alerts.add_column(col)
+    for a in monitoring.alerts:
+        alerts.add_row(a.name, Text(a.state, "red" if a.state == "firing" else "yellow"), a.severity, a.host or "-",
+                       a.since, escape(a.summary))
+    console.print(alerts)
 
 
 def show_backups(title: str, hosts: list[HostReport]) -> None:

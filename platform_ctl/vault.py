@@ -79,6 +79,8 @@ _GENERATORS: dict[str, Callable[[], str]] = {
     # Trino user Prometheus scrapes /metrics as (basic auth on the coordinator).
     "vault_trino_monitoring_password": lambda: _alnum(32),
     "vault_grafana_admin_password": lambda: _alnum(32),
+    # Grafana's [security] secret_key: encrypts what Grafana stores (data-source passwords); fixed once used.
+    "vault_grafana_secret_key": lambda: _alnum(40),
 }
 
 #: The keys of a complete vault, in a stable order.

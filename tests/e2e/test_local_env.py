@@ -55,14 +55,25 @@ def _table_rows(output: str) -> dict[str, list[str]]:
     return rows
 
 
-def test_status_lists_every_host_up(deployed):
+def test_status_lists_every_host_and_its_services_up(deployed):
     run = deployed.cli("status", deployed.env)
     assert run.rc == 0, run.stdout + run.stderr
     rows = _table_rows(run.stdout)
     for host in deployed.hosts:
         assert host in rows, f"{host} missing from status"
-        assert rows[host][-2:] == ["running", "up"]
+        assert rows[host][3:5] == ["running", "up"], rows[host]
     assert f"{len(deployed.hosts)}/{len(deployed.hosts)} hosts up" in run.stdout
+
+    document = json.loads(deployed.cli("status", deployed.env, "--json").stdout)
+    assert document["monitoring"] == {"source": "mon1"}
+    services = {h["name"]: h["services"] for h in document["hosts"]}
+    assert set(services) == set(deployed.hosts)
+    expected = {"mon1": {"prometheus", "alertmanager"}, "pg1": {"postgres_exporter"},
+                "trino-coord1": {"trino"}, "trino-worker1": {"trino"}, "apps1": set(),
+                **{f"minio{i}": {"minio", "minio_node_metrics"} for i in range(1, 5)}}
+    for host, found in services.items():
+        assert set(found) == {"node_exporter"} | expected[host], (host, found)
+        assert all(s["up"] for s in found.values()), (host, found)
 
 
 def test_second_deploy_changes_nothing_on_any_host(deployed):

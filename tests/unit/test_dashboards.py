@@ -65,6 +65,7 @@ def _render(template: str, **overrides: Any) -> str:
         "platform_private_ip": "10.10.0.5", "platform_env": "test", "platform_domain": "test.platform.internal",
         "inventory_hostname": "mon1", "groups": {"monitoring": ["mon1"], "postgres": ["pg1"]},
         "vault_grafana_admin_password": "admin-secret-0123456789",
+        "vault_grafana_secret_key": "secret-key-0123456789abcdef0123456789",
         "vault_postgres_grafana_password": "db-secret-0123456789",
         "vault_postgres_grafana_reader_password": "reader-secret-0123456789",
         "ansible_managed": "Ansible managed",

@@ -39,6 +39,7 @@ EXPECTED_KEYS = {
     "vault_trino_admin_password",
     "vault_trino_monitoring_password",
     "vault_grafana_admin_password",
+    "vault_grafana_secret_key",
 }
 
 
