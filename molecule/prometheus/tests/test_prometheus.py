@@ -12,10 +12,12 @@ import json
 import os
 import shlex
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import testinfra
+import yaml
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 testinfra_hosts = ["pm-mon1"]
@@ -155,10 +157,20 @@ def test_every_job_has_the_inventory_targets(host):
 def test_rules_are_loaded(host):
     groups = _api(host, f"{PROMETHEUS}/api/v1/rules")["data"]["groups"]
     rules = {(g["file"], r["type"], r["name"]) for g in groups for r in g["rules"]}
-    assert rules == {
+    # The role's own rule files (roles/prometheus/files/rules) and the scenario's extra one.
+    shipped = set()
+    for path in sorted((Path(__file__).resolve().parents[3] / "roles/prometheus/files/rules").glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                kind = "alerting" if "alert" in rule else "recording"
+                shipped.add((f"/etc/prometheus/rules/{path.name}", kind, rule.get("alert") or rule["record"]))
+    assert shipped
+    assert rules == shipped | {
         ("/etc/prometheus/rules/molecule.yml", "recording", "molecule:up:sum"),
         ("/etc/prometheus/rules/molecule.yml", "alerting", "MoleculeAlwaysFiring"),
     }
+    unhealthy = [(r["name"], r.get("lastError")) for g in groups for r in g["rules"] if r.get("health") == "err"]
+    assert not unhealthy, unhealthy
 
 
 # --- Alertmanager --------------------------------------------------------------------------------
