@@ -170,7 +170,7 @@ def status(ctx: click.Context, env: str, as_json: bool) -> None:
     except MonitoringUnavailable as exc:
         monitoring, unavailable = None, exc.message
     if as_json:
-        click.echo(json.dumps(status_document(hosts, monitoring, unavailable), indent=2))
+        click.echo(json.dumps(status_document(hosts, monitoring, unavailable)))
     else:
         show_status(env, hosts, monitoring, unavailable)
     if not all(h.state == "running" and h.ssh for h in hosts) or monitoring is None or monitoring.down:
