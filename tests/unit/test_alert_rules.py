@@ -24,14 +24,6 @@ TEST_FILES = sorted(TESTS_DIR.glob("*.test.yml"))
 SEVERITIES = {"critical", "warning"}
 
 
-@pytest.fixture(scope="session")
-def promtool() -> Path:
-    from platform_ctl.artifacts import ensure
-    from platform_ctl.artifacts import promtool as promtool_artifact
-
-    return ensure(promtool_artifact()).path
-
-
 def _run(command: list[str | Path], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(part) for part in command], cwd=cwd, capture_output=True, text=True, check=False,
                           timeout=300)

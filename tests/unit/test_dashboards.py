@@ -147,36 +147,22 @@ def test_dashboard_variables_are_used_with_regex_matchers():
                 assert match.group(1) in {"=~", "!~"}, f"{path.name} / {where}: {expr}"
 
 
-def test_every_expression_parses_after_substitution(tmp_path):
-    from platform_ctl.artifacts import ensure, promtool
-    from platform_ctl.errors import PlatformCtlError
-
-    try:
-        tool = ensure(promtool()).path
-    except PlatformCtlError as exc:  # no cached build and no Go toolchain or proxy to make one
-        pytest.skip(f"promtool unavailable: {exc}")
+def test_every_expression_parses_after_substitution(tmp_path, promtool):
     expressions = [substitute_grafana_variables(expr) for path in _dashboards()
                    for _, expr in dashboard_expressions(path)]
     assert len(expressions) > 50
     assert not [expr for expr in expressions if "$" in expr]
     rules = tmp_path / "expressions.rules.yml"
     rules.write_text(yaml.safe_dump(recording_rules_document(expressions), sort_keys=False), encoding="utf-8")
-    done = subprocess.run([str(tool), "check", "rules", str(rules)], capture_output=True, text=True, check=False)
+    done = subprocess.run([str(promtool), "check", "rules", str(rules)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"SUCCESS: {len(expressions)} rules found" in done.stdout + done.stderr
 
 
-def test_promtool_check_catches_a_broken_expression(tmp_path):
-    from platform_ctl.artifacts import ensure, promtool
-    from platform_ctl.errors import PlatformCtlError
-
-    try:
-        tool = ensure(promtool()).path
-    except PlatformCtlError as exc:
-        pytest.skip(f"promtool unavailable: {exc}")
+def test_promtool_check_catches_a_broken_expression(tmp_path, promtool):
     rules = tmp_path / "broken.rules.yml"
     rules.write_text(yaml.safe_dump(recording_rules_document(["sum(rate(up[1m])"])), encoding="utf-8")
-    done = subprocess.run([str(tool), "check", "rules", str(rules)], capture_output=True, text=True, check=False)
+    done = subprocess.run([str(promtool), "check", "rules", str(rules)], capture_output=True, text=True, check=False)
     assert done.returncode != 0
 
 
