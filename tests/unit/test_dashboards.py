@@ -26,6 +26,8 @@ from platform_ctl.promql import (
 )
 
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "grafana"
+DEFAULTS = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text(encoding="utf-8"))
+VARS = yaml.safe_load((ROLE / "vars" / "main.yml").read_text(encoding="utf-8"))
 DASHBOARDS_DIR = ROLE / "files" / "dashboards"
 EXPECTED = {"platform-overview", "hosts", "minio", "postgresql", "trino"}
 
@@ -53,7 +55,7 @@ def _trusted(value: Any) -> Any:
     return value
 
 
-def _render(template: str, **overrides: Any) -> str:
+def _render(template: str, templates: Path = ROLE / "templates", **overrides: Any) -> str:
     """Render one of the role's templates with its defaults and vars, as on a monitoring host."""
     from ansible.parsing.dataloader import DataLoader
     from ansible.template import Templar, trust_as_template
@@ -72,7 +74,7 @@ def _render(template: str, **overrides: Any) -> str:
     })
     variables.update(overrides)
     templar = Templar(loader=DataLoader(), variables=variables)
-    rendered = templar.template(trust_as_template((ROLE / "templates" / template).read_text(encoding="utf-8")))
+    rendered = templar.template(trust_as_template((templates / template).read_text(encoding="utf-8")))
     assert isinstance(rendered, str)
     return rendered
 
@@ -284,9 +286,14 @@ def test_datasources_are_prometheus_only_without_a_postgres_host_or_when_turned_
 
 
 def test_apt_files_render():
-    sources = _render("grafana.sources.j2")
+    # The source is _common's apt_repository template, given what tasks/install.yml passes it.
+    sources = _render("apt.sources.j2", ROLE.parent / "_common" / "templates", common_apt_name="Grafana Labs",
+                      common_apt_key_fingerprint=DEFAULTS["grafana_apt_key_fingerprint"],
+                      common_apt_uri=DEFAULTS["grafana_apt_repository"], common_apt_suite="stable",
+                      common_apt_components=["main"],
+                      common_apt_keyring=VARS["_grafana_apt_keyring"])
     assert "URIs: https://apt.grafana.com\n" in sources
-    assert "Signed-By: /etc/apt/keyrings/grafana.asc\n" in sources
+    assert "Suites: stable\nComponents: main\nSigned-By: /etc/apt/keyrings/grafana.asc\n" in sources
     preferences = _render("grafana.pref.j2")
     assert "Package: grafana\nPin: version 12.3.1\nPin-Priority: 1001\n" in preferences
     assert "Pin: origin apt.grafana.com\nPin-Priority: -1\n" in preferences
