@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from platform_ctl.verify import VerifyReport
 
 #: Playbook phases in dependency order; each is ansible/playbooks/<phase>.yml.
-PLAYBOOK_PHASES: tuple[str, ...] = ("base", "storage", "metadata", "query", "monitoring")
+PLAYBOOK_PHASES: tuple[str, ...] = ("base", "storage", "metadata", "query", "monitoring", "apps")
 PHASES: tuple[str, ...] = ("prepare", "infrastructure", "inventory", "connect", *PLAYBOOK_PHASES, "verify")
 
 

@@ -29,6 +29,9 @@ def build_inventory(spec: Spec, hosts: list[Host], access: Access,
     for host in hosts:
         for group in host.groups:
             children.setdefault(group, {"hosts": {}})["hosts"][host.name] = None
+        # Not a platform group of its own: the hosts that run Docker Engine (roles/docker).
+        if any(group in spec.docker_groups() for group in host.groups):
+            children.setdefault("docker", {"hosts": {}})["hosts"][host.name] = None
     return {
         "all": {
             "vars": {
@@ -44,6 +47,7 @@ def build_inventory(spec: Spec, hosts: list[Host], access: Access,
                 "ansible_ssh_common_args": " ".join(ssh_options(access)[2:]),
                 "ansible_python_interpreter": "/usr/bin/python3",
                 **({"platform_minio_parity": spec.minio_parity()} if spec.count("minio") else {}),
+                "platform_docker_admin_access": spec.docker.admin_access,
                 **(controller or {}),
             },
             "hosts": {

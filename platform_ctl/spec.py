@@ -337,6 +337,33 @@ class MinioSpec(_Model):
     parity: StrictInt | None = None
 
 
+class DockerSpec(_Model):
+    """Docker Engine: on every apps host, and on the hosts of ``extra_groups``.
+
+    ``admin_access`` adds the admin user to the docker group, which is root-equivalent on the host.
+    """
+
+    extra_groups: tuple[str, ...] = ()
+    admin_access: StrictBool = False
+
+    @field_validator("extra_groups")
+    @classmethod
+    def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        allowed = _ALLOWED["docker.extra_groups"]
+        for group in value:
+            if group not in GROUP_RULES:
+                raise _fail(f"unknown group {group!r}{_did_you_mean(group, GROUP_RULES)}", allowed)
+            if group == DOCKER_GROUP:
+                raise _fail(f"{group} hosts always run Docker Engine", allowed)
+        if len(set(value)) != len(value):
+            raise _fail("a group is listed twice", allowed)
+        return value
+
+
+#: The group whose hosts always run Docker Engine (JupyterLab and Dagster run on it).
+DOCKER_GROUP = "apps"
+
+
 #: DigitalOcean's API; a rehearsal points an environment at the emulator instead.
 DO_API_ENDPOINT = "https://api.digitalocean.com"
 _ENDPOINT_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$")
@@ -445,6 +472,7 @@ class Spec(_Model):
     state: StateSpec = Field(default_factory=StateSpec)
     versions: dict[str, str] = Field(default_factory=dict)
     minio: MinioSpec = Field(default_factory=MinioSpec)
+    docker: DockerSpec = Field(default_factory=DockerSpec)
     groups: dict[str, GroupSpec]
 
     # ---- field rules ------------------------------------------------------------------------------
@@ -537,12 +565,12 @@ class Spec(_Model):
             raise _fail(f"{value!r} is not an API origin", _ALLOWED["api_endpoint"])
         return value.rstrip("/")
 
-    @field_validator("admin_cidrs", "versions", "minio", mode="before")
+    @field_validator("admin_cidrs", "versions", "minio", "docker", mode="before")
     @classmethod
     def _null_is_empty(cls, value: Any, info: ValidationInfo) -> Any:
         # A key whose entries are all commented out reads as null in YAML: take it as empty.
         if value is None:
-            return {"admin_cidrs": (), "versions": {}, "minio": {}}[str(info.field_name)]
+            return {"admin_cidrs": (), "versions": {}, "minio": {}, "docker": {}}[str(info.field_name)]
         return value
 
     @field_validator("versions", mode="before")
@@ -713,6 +741,14 @@ class Spec(_Model):
                 )
         return plans
 
+    def docker_groups(self) -> tuple[str, ...]:
+        """The groups whose hosts run Docker Engine: apps, and the spec's docker.extra_groups."""
+        return (DOCKER_GROUP, *self.docker.extra_groups)
+
+    def runs_docker(self, host: HostPlan) -> bool:
+        """Whether Docker Engine runs on ``host`` (inventory group ``docker``)."""
+        return any(group in self.docker_groups() for group in host.groups)
+
     def group_hosts(self, group: str) -> list[HostPlan]:
         """The planned hosts of one group."""
         return [host for host in self.hosts() if group in host.groups]
@@ -805,6 +841,10 @@ _ALLOWED: dict[str, str] = {
     "versions": "a mapping of component to version; components: " + ", ".join(VERSION_FORMATS),
     "minio": "a mapping with the key parity",
     "minio.parity": "null (MinIO's default) or an integer from 1 to half the erasure set size",
+    "docker": "a mapping with the keys extra_groups and admin_access",
+    "docker.extra_groups": ("a list of other groups whose hosts also run Docker Engine (apps hosts always do): "
+                            + ", ".join(g for g in GROUP_RULES if g != "apps")),
+    "docker.admin_access": "true (the admin user joins the docker group, which is root-equivalent) or false",
     "groups": ("a mapping of group to {count, size, volume_gb, name_prefix}; groups: " + ", ".join(GROUP_RULES)),
 }
 
@@ -835,6 +875,8 @@ def _keys_at(loc: tuple[str | int, ...]) -> list[str]:
         return list(Spec.model_fields)
     if loc == ("minio",):
         return list(MinioSpec.model_fields)
+    if loc == ("docker",):
+        return list(DockerSpec.model_fields)
     if loc == ("state",):
         return list(StateSpec.model_fields)
     if len(loc) == 2 and loc[0] == "groups":

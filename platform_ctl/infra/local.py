@@ -18,7 +18,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from platform_ctl.access import ssh_answers
 from platform_ctl.errors import InfrastructureError, PreflightError
@@ -36,6 +36,10 @@ LABEL_ENV = "platform-ctl.env"
 LABEL_HOST = "platform-ctl.host"
 #: Droplets of a DigitalOcean API emulator run with --materialize (platform_ctl.emulator).
 LABEL_EMULATOR = "platform-ctl.emulator"
+#: Given at creation to droplet containers that run Docker Engine (see _docker_host_settings).
+DOCKER_HOST_SYSCTLS = {"net.ipv4.ip_forward": "1"}
+DOCKER_HOST_VOLUME = "/var/lib/docker"
+
 #: Memory the machine keeps for itself, Docker, Ansible and the test runner.
 MACHINE_RESERVE_MB = 2048
 FIRST_HOST_OFFSET = 10
@@ -258,9 +262,23 @@ class LocalBackend:
                             f"{address}\t{plan.fqdn} {plan.name}\n")
         return path
 
+    @staticmethod
+    def _docker_host_settings(spec: Spec, plan: HostPlan) -> dict[str, Any]:
+        """What a droplet container that runs Docker Engine (roles/docker) needs beyond the others.
+
+        Declared here, where the container is made, because only its creation can give them:
+        /proc/sys is read-only inside, so net.ipv4.ip_forward (namespaced) is set now, and Docker's
+        overlay2 storage cannot sit on the container's own overlay root, so /var/lib/docker is a
+        volume of its own (anonymous: it goes with the container, like a droplet's disk).
+        """
+        if not spec.runs_docker(plan):
+            return {}
+        return {"sysctls": DOCKER_HOST_SYSCTLS, "volumes": [DOCKER_HOST_VOLUME]}
+
     def _create_container(self, spec: Spec, plan: HostPlan, address: str, image: str,
                           devices: list[str]) -> Container:
         cpus = min(plan.size.vcpus, os.cpu_count() or 1)
+        docker_host = self._docker_host_settings(spec, plan)
         networking = self.client.api.create_networking_config({
             self.network_name(spec): self.client.api.create_endpoint_config(ipv4_address=address),
         })
@@ -279,6 +297,7 @@ class LocalBackend:
             devices=devices,
             network_mode=self.network_name(spec),
             restart_policy={"Name": "unless-stopped"},
+            sysctls=docker_host.get("sysctls"),
         )
         created = self.client.api.create_container(
             image=image,
@@ -288,9 +307,24 @@ class LocalBackend:
             host_config=host_config,
             networking_config=networking,
             stop_signal="SIGRTMIN+3",  # systemd's own request for a clean shutdown
+            volumes=docker_host.get("volumes"),
             detach=True,
         )
         return self.client.containers.get(created["Id"])
+
+    def _check_docker_host(self, spec: Spec, plan: HostPlan, container: Container) -> None:
+        """Refuse a container made before its host ran Docker: its creation settings cannot change."""
+        wanted = self._docker_host_settings(spec, plan)
+        if not wanted:
+            return
+        sysctls = container.attrs.get("HostConfig", {}).get("Sysctls") or {}
+        mounts = {m.get("Destination") for m in container.attrs.get("Mounts", [])}
+        if any(sysctls.get(k) != v for k, v in wanted["sysctls"].items()) or DOCKER_HOST_VOLUME not in mounts:
+            raise InfrastructureError(
+                f"{container.name} was created before {plan.name} ran Docker Engine (docker.extra_groups or "
+                f"group apps) and lacks net.ipv4.ip_forward=1 and a volume at {DOCKER_HOST_VOLUME}, which "
+                f"only creation can give: run `platform-ctl destroy {spec.name}` and deploy again"
+            )
 
     def _exec(self, container: Container, cmd: list[str]) -> str:
         code, out = container.exec_run(cmd, demux=False)
@@ -329,6 +363,7 @@ class LocalBackend:
                 status = "changed"
             else:
                 status = "ok"
+                self._check_docker_host(spec, plan, container)
             if container.status != "running":
                 container.start()
                 status = "changed"

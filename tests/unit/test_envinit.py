@@ -110,4 +110,8 @@ def test_group_vars_template_is_valid_yaml() -> None:
     assert local == {"base_sysctl_apply": False, "base_time_sync_servers": [], "base_time_sync_control_clock": False,
                      "minio_sysctl_apply": False, "minio_limit_nofile": 20000,
                      # Not a container limit: apt.grafana.com is unreachable from this machine.
-                     "grafana_install": False}
+                     "grafana_install": False,
+                     # Docker's APT repository is unreachable; route_localnet and ip_forward are read-only.
+                     "docker_source": "debian", "docker_engine_version": "20.10.24",
+                     "docker_compose_version": "1.29.2", "docker_sysctl_apply": False,
+                     "docker_userland_proxy": True}

@@ -20,7 +20,11 @@ def test_inventory_has_groups_addresses_volumes_and_strict_ssh(tmp_path: Path) -
     access = Access("platform", tmp_path / "id", "ssh-ed25519 AAAA test", tmp_path / "known_hosts")
     inv = build_inventory(spec, hosts, access)["all"]
 
-    assert set(inv["children"]) == {"trino_coordinator", "trino_worker", "minio", "postgres", "monitoring", "apps"}
+    assert set(inv["children"]) == {"trino_coordinator", "trino_worker", "minio", "postgres", "monitoring", "apps",
+                                    "docker"}
+    # Docker Engine runs on the apps hosts; the spec names no other group, nor admin access.
+    assert list(inv["children"]["docker"]["hosts"]) == ["apps1"]
+    assert inv["vars"]["platform_docker_admin_access"] is False
     assert sorted(inv["children"]["minio"]["hosts"]) == ["minio1", "minio2", "minio3", "minio4"]
     minio1 = inv["hosts"]["minio1"]
     assert minio1["platform_volumes"] == [

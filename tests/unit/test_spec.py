@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from platform_ctl.errors import SpecError
 from platform_ctl.paths import COLLECTION_ROOT
@@ -31,7 +32,7 @@ SIZE_SLUGS = (
 )
 TOP_KEYS = (
     "name, provider, region, image, domain, vpc_cidr, admin_cidrs, admin_user, ssh_public_key_file, "
-    "allow_volume_deletion, api_endpoint, state, versions, minio, groups"
+    "allow_volume_deletion, api_endpoint, state, versions, minio, docker, groups"
 )
 MINIO_COUNTS = "4 or more hosts, divisible by an erasure set size from 4 to 16 (e.g. 4, 6, 8, 12, 16)"
 
@@ -47,6 +48,19 @@ BAD_SPECS: dict[str, str] = {
     "local_state_given.yml": (
         "state: only for provider digitalocean (local keeps no OpenTofu state); "
         "allowed: omit it for a local environment"
+    ),
+    "docker_unknown_group.yml": (
+        "docker.extra_groups: unknown group 'trino_workers' (did you mean 'trino_worker'?); allowed: a list of other "
+        "groups whose hosts also run Docker Engine (apps hosts always do): trino_coordinator, trino_worker, minio, "
+        "postgres, monitoring"
+    ),
+    "docker_apps_listed.yml": (
+        "docker.extra_groups: apps hosts always run Docker Engine; allowed: a list of other groups whose hosts also "
+        "run Docker Engine (apps hosts always do): trino_coordinator, trino_worker, minio, postgres, monitoring"
+    ),
+    "docker_admin_access_word.yml": (
+        "docker.admin_access: expected true or false, got 'yes'; allowed: true (the admin user joins the docker "
+        "group, which is root-equivalent) or false"
     ),
     "unknown_top_level_key.yml": f"regoin: unknown key (did you mean 'region'?); allowed: {TOP_KEYS}",
     "unknown_group.yml": f"groups.trino_workers: unknown group (did you mean 'trino_worker'?); allowed: {GROUPS}",
@@ -362,3 +376,13 @@ def test_group_rules_table_is_complete() -> None:
     for slug in ("s-1vcpu-1gb", "s-1vcpu-2gb", "s-2vcpu-2gb", "s-2vcpu-4gb", "s-4vcpu-8gb", "s-8vcpu-16gb",
                  "g-2vcpu-8gb", "g-4vcpu-16gb", "m-2vcpu-16gb", "c-2", "c-4"):  # fmt: skip
         assert SIZES[slug].slug == slug
+
+
+def test_docker_runs_on_apps_hosts_and_the_extra_groups() -> None:
+    spec = load_spec(INVENTORIES / "local" / "platform.yml")
+    assert [h.name for h in spec.hosts() if spec.runs_docker(h)] == ["apps1"]
+    data = yaml.safe_load((INVENTORIES / "local" / "platform.yml").read_text())
+    data["docker"] = {"extra_groups": ["trino_worker"], "admin_access": True}
+    spec = Spec.model_validate(data, context={"env": "local"})
+    assert [h.name for h in spec.hosts() if spec.runs_docker(h)] == ["trino-worker1", "apps1"]
+    assert spec.docker.admin_access is True
