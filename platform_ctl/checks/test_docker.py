@@ -9,7 +9,8 @@ testinfra_hosts = ["ansible://docker"]
 
 def test_engine_runs_with_the_platform_settings(host, hostvars):
     assert host.service("docker").is_enabled
-    info = json.loads(host.check_output("docker info --format '{{json .}}'"))
+    with host.sudo():
+        info = json.loads(host.check_output("docker info --format '{{json .}}'"))
     assert info["LiveRestoreEnabled"] is True
     assert info["LoggingDriver"] == "json-file"
 
@@ -22,11 +23,13 @@ def test_metrics_listen_on_the_private_address_only(host, hostvars):
 
 def test_forwarding_is_on_and_the_firewall_filters_published_ports(host):
     assert host.file("/proc/sys/net/ipv4/ip_forward").content_string.strip() == "1"
-    forward = host.check_output("nft list chain inet platform_filter forward")
+    with host.sudo():
+        forward = host.check_output("nft list chain inet platform_filter forward")
+        # Docker's own rules are in place beside the platform's table.
+        docker_forward = host.check_output("iptables -S FORWARD")
     assert "policy drop;" in forward
     assert "ct status dnat jump published" in forward
-    # Docker's own rules are in place beside the platform's table.
-    assert "-j DOCKER-USER" in host.check_output("iptables -S FORWARD")
+    assert "-j DOCKER-USER" in docker_forward
 
 
 def test_admin_user_is_in_the_docker_group_only_when_the_spec_says_so(host, hostvars):
