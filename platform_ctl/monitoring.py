@@ -33,6 +33,7 @@ SERVICES: dict[str, str] = {
     "trino": "trino",
     "prometheus": "prometheus",
     "alertmanager": "alertmanager",
+    "docker": "docker_engine",
 }
 
 

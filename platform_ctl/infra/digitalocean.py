@@ -84,7 +84,9 @@ def service_rules(project_env_dir: Path) -> list[dict[str, Any]]:
     ``source_groups`` become the source tags of its ports on every droplet. Not mirrored, so closed
     at the cloud firewall whatever nftables admits: UDP rules, a rule's ``sources`` CIDRs (with or
     without ``source_groups``) and a rule without ``source_groups`` (whose source is the VPC unless
-    it lists CIDRs). ``base_firewall_extra_rules`` is not read at all.
+    it lists CIDRs). ``base_firewall_extra_rules`` is not read at all. A rule's ``host_groups`` is
+    not mirrored either: the cloud firewall admits its ports on every droplet, and nftables closes
+    them on the hosts outside those groups.
     """
     rules: list[dict[str, Any]] = _base_setting(project_env_dir, "base_firewall_service_rules") or []
     return [

@@ -33,6 +33,7 @@ JOB_GROUPS = {
     "trino": ("trino_coordinator", "trino_worker"),
     "prometheus": ("monitoring",),
     "alertmanager": ("monitoring",),
+    "docker": ("docker",),
 }
 #: HostDown and the MinIO node-offline alert: `for` 1m (roles/prometheus/files/rules); the role's
 #: scrape and rule evaluation intervals (roles/prometheus/defaults).
@@ -75,8 +76,10 @@ def test_every_target_is_up_and_the_count_is_what_the_inventory_implies(deployed
     assert found == expected
     # The same count from the spec: a node target per host, plus one per exporter or service.
     counts = {group: g["count"] for group, g in deployed.spec["groups"].items()}
+    docker_groups = ["apps", *deployed.spec.get("docker", {}).get("extra_groups", [])]
     assert len(targets) == sum(counts.values()) + counts["postgres"] + 2 * counts["minio"] \
-        + counts["trino_coordinator"] + counts["trino_worker"] + 2 * counts["monitoring"]
+        + counts["trino_coordinator"] + counts["trino_worker"] + 2 * counts["monitoring"] \
+        + sum(counts[g] for g in docker_groups)
     print(f"\n{len(targets)} targets up: " + ", ".join(f"{job} {len(hosts)}" for job, hosts in found.items()))
 
 

@@ -39,8 +39,10 @@ def test_tfvars_carry_every_host_with_its_group_size_and_volume(backend: Digital
     assert "https_groups" not in tfvars
     assert tfvars["group_ports"]["minio"] == [9000, 9001]
     assert tfvars["api_endpoint"] == "https://api.digitalocean.com"
-    # The base role's node_exporter rule: every droplet admits 9100 from the monitoring hosts' tag.
-    assert tfvars["service_rules"] == [{"name": "node_exporter", "ports": [9100], "source_groups": ["monitoring"]}]
+    # The base role's node_exporter rule: every droplet admits 9100 from the monitoring hosts' tag;
+    # Docker's metrics too (host_groups [docker] narrows it in nftables, not in the cloud firewall).
+    assert tfvars["service_rules"] == [{"name": "node_exporter", "ports": [9100], "source_groups": ["monitoring"]},
+                                       {"name": "docker_metrics", "ports": [9323], "source_groups": ["monitoring"]}]
     # Host keys are made once and reused: a second call must not change user data.
     keys = tfvars["host_keys"]["pg1"]
     assert keys["ed25519_public"].startswith("ssh-ed25519 ")

@@ -207,7 +207,10 @@ def test_sudoers_drop_in_is_valid(host):
 def test_firewall_table_is_loaded_with_policy_drop(host):
     ruleset = json.loads(host.check_output("nft -j list table inet platform_filter"))["nftables"]
     chains = [item["chain"] for item in ruleset if "chain" in item]
-    assert [(c["name"], c["hook"], c["policy"]) for c in chains] == [("input", "input", "drop")]
+    # input and forward are base chains that drop by default; published is the forward chain's
+    # check of connections Docker translated (no Docker here: it sees nothing, and is there).
+    assert [(c["name"], c.get("hook"), c.get("policy")) for c in chains] == [
+        ("input", "input", "drop"), ("forward", "forward", "drop"), ("published", None, None)]
     listing = host.check_output("nft list table inet platform_filter")
     # base_firewall_extra_rules: a rule without sources or source_groups admits the VPC.
     assert 'ip saddr 10.201.11.0/24 tcp dport 18082 accept comment "extra_vpc"' in listing
@@ -226,6 +229,12 @@ def test_node_exporter_is_closed_without_monitoring_hosts(host):
     assert "9100" not in host.check_output("nft list table inet platform_filter")
     rules_file = host.file("/etc/nftables.d/10-platform.nft").content_string
     assert "# node_exporter: no host in monitoring, nothing opened" in rules_file
+
+
+def test_a_host_groups_rule_stays_off_hosts_outside_those_groups(host):
+    # docker_metrics (host_groups [docker]): neither host runs Docker, so the rule is not rendered.
+    assert "docker_metrics" not in host.file("/etc/nftables.d/10-platform.nft").content_string
+    assert "9323" not in host.check_output("nft list table inet platform_filter")
 
 
 def test_firewall_opens_only_this_hosts_group_ports(host):
@@ -333,6 +342,8 @@ def test_sysctl_file_is_written(host):
     assert conf.mode == 0o644
     assert "net.ipv4.tcp_syncookies = 1" in conf.content_string
     assert "fs.inotify.max_user_watches = 524288" in conf.content_string
+    # Neither host is in group docker: both are declared non-routers.
+    assert "net.ipv4.ip_forward = 0" in conf.content_string
 
 
 def test_journald_drop_in_is_effective(host):

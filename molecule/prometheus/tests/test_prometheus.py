@@ -26,7 +26,7 @@ ADDRESSES = {"pm-mon1": "10.201.16.11", "pm-a": "10.201.16.12"}
 MONITORING = "pm-mon1"
 PROMETHEUS = f"http://{ADDRESSES[MONITORING]}:9090"
 ALERTMANAGER = f"http://{ADDRESSES[MONITORING]}:9093"
-TARGET_JOBS = ("node", "postgres", "minio", "trino", "prometheus", "alertmanager")
+TARGET_JOBS = ("node", "postgres", "minio", "trino", "prometheus", "alertmanager", "docker")
 # 80 % of pm-mon1's 2 GiB volume: the role's default, 1638MB (Prometheus' units are powers of 1024).
 RETENTION_BYTES = int(2 * 1024 * 0.8) * 1024 * 1024
 
