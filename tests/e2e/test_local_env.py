@@ -69,7 +69,7 @@ def test_status_lists_every_host_and_its_services_up(deployed):
     services = {h["name"]: h["services"] for h in document["hosts"]}
     assert set(services) == set(deployed.hosts)
     expected = {"mon1": {"prometheus", "alertmanager"}, "pg1": {"postgres_exporter"},
-                "trino-coord1": {"trino"}, "trino-worker1": {"trino"}, "apps1": set(),
+                "trino-coord1": {"trino"}, "trino-worker1": {"trino"}, "apps1": {"docker_engine"},
                 **{f"minio{i}": {"minio", "minio_node_metrics"} for i in range(1, 5)}}
     for host, found in services.items():
         assert set(found) == {"node_exporter"} | expected[host], (host, found)
