@@ -30,7 +30,7 @@ def build_inventory(spec: Spec, hosts: list[Host], access: Access,
         for group in host.groups:
             children.setdefault(group, {"hosts": {}})["hosts"][host.name] = None
         # Not a platform group of its own: the hosts that run Docker Engine (roles/docker).
-        if any(group in spec.docker_groups() for group in host.groups):
+        if spec.runs_docker(host.groups):
             children.setdefault("docker", {"hosts": {}})["hosts"][host.name] = None
     return {
         "all": {

@@ -745,9 +745,9 @@ class Spec(_Model):
         """The groups whose hosts run Docker Engine: apps, and the spec's docker.extra_groups."""
         return (DOCKER_GROUP, *self.docker.extra_groups)
 
-    def runs_docker(self, host: HostPlan) -> bool:
-        """Whether Docker Engine runs on ``host`` (inventory group ``docker``)."""
-        return any(group in self.docker_groups() for group in host.groups)
+    def runs_docker(self, groups: Iterable[str]) -> bool:
+        """Whether Docker Engine runs on a host of ``groups`` (inventory group ``docker``)."""
+        return any(group in self.docker_groups() for group in groups)
 
     def group_hosts(self, group: str) -> list[HostPlan]:
         """The planned hosts of one group."""

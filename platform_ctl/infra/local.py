@@ -271,7 +271,7 @@ class LocalBackend:
         overlay2 storage cannot sit on the container's own overlay root, so /var/lib/docker is a
         volume of its own (anonymous: it goes with the container, like a droplet's disk).
         """
-        if not spec.runs_docker(plan):
+        if not spec.runs_docker(plan.groups):
             return {}
         return {"sysctls": DOCKER_HOST_SYSCTLS, "volumes": [DOCKER_HOST_VOLUME]}
 

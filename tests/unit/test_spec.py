@@ -380,9 +380,9 @@ def test_group_rules_table_is_complete() -> None:
 
 def test_docker_runs_on_apps_hosts_and_the_extra_groups() -> None:
     spec = load_spec(INVENTORIES / "local" / "platform.yml")
-    assert [h.name for h in spec.hosts() if spec.runs_docker(h)] == ["apps1"]
+    assert [h.name for h in spec.hosts() if spec.runs_docker(h.groups)] == ["apps1"]
     data = yaml.safe_load((INVENTORIES / "local" / "platform.yml").read_text())
     data["docker"] = {"extra_groups": ["trino_worker"], "admin_access": True}
     spec = Spec.model_validate(data, context={"env": "local"})
-    assert [h.name for h in spec.hosts() if spec.runs_docker(h)] == ["trino-worker1", "apps1"]
+    assert [h.name for h in spec.hosts() if spec.runs_docker(h.groups)] == ["trino-worker1", "apps1"]
     assert spec.docker.admin_access is True
