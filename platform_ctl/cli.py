@@ -256,6 +256,39 @@ def restore(ctx: click.Context, env: str, target: str | None, yes: bool, as_json
         show_backups(f"restore {env}", hosts)
 
 
+def _scale_command(command: str, doc: str, example: str) -> None:
+    """Register `scale-out`/`scale-in`: the same options and one core function."""
+
+    @main.command(name=command, help=doc)
+    @env_argument
+    @click.argument("group")
+    @click.option("--count", "count", default=None, metavar="N",
+                  help=f"{example}; omitted when finishing an interrupted run.")
+    @click.option("--check", "check_only", is_flag=True, help="Show the steps and hosts; change nothing.")
+    @json_option
+    @click.pass_context
+    @boundary
+    def run(ctx: click.Context, env: str, group: str, count: str | None, check_only: bool, as_json: bool) -> None:
+        from platform_ctl.display import reporter, show_scale
+        from platform_ctl.scaling import scale
+
+        environment = _env(ctx, env)
+        with reporter(as_json) as report:
+            result = scale(environment, command, group, count, report, check=check_only)
+        if not as_json:
+            show_scale(env, result)
+
+
+_scale_command(
+    "scale-out",
+    "Add hosts to GROUP (trino_worker, apps) with the platform serving; run again to finish an interrupted run.",
+    "+N adds N hosts, N is the new total")
+_scale_command(
+    "scale-in",
+    "Drain and remove Trino workers (GROUP trino_worker); run again to finish an interrupted run.",
+    "-N removes N hosts, N is the new total")
+
+
 @main.command(context_settings={"ignore_unknown_options": True})
 @env_argument
 @click.argument("host")

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from platform_ctl.errors import PlaybookFailed
     from platform_ctl.infra import HostStatus
     from platform_ctl.monitoring import MonitoringStatus
+    from platform_ctl.scaling import ScaleResult
     from platform_ctl.verify import VerifyReport
 
 console = Console(stderr=False, highlight=False)
@@ -121,6 +122,31 @@ def show_deploy(result: DeployResult, vault_hint: str) -> None:
         console.print(f"[yellow]notice:[/] {notice}")
     console.print(f"changed={sum(result.changed_per_host().values())} in total; secrets: {vault_hint}")
     console.print(f"ssh: platform-ctl ssh {result.env} HOST")
+
+
+def show_scale(env: str, result: ScaleResult) -> None:
+    """The plan (with --check) or what each step changed, and the hosts of the group afterwards."""
+    op = result.operation
+    if result.check_only:
+        console.print(f"plan: {op.summary}{' (resuming the interrupted run)' if result.resumed else ''}")
+        for name, what in result.plan:
+            mark = "done" if name in op.completed else "todo"
+            console.print(escape(f"  [{mark}] {name}: {what}"))
+        console.print("nothing was changed (--check)")
+        return
+    table = Table(title=f"{op.command} {env} {op.group}: {op.before} → {op.after}", title_justify="left")
+    for col in ("step", "seconds", "changed per host"):
+        table.add_column(col)
+    for name, what in result.plan:
+        if name in result.skipped:
+            table.add_row(name, "-", "done by the interrupted run")
+            continue
+        changed = result.changed.get(name)
+        text = ", ".join(f"{h}={n}" for h, n in sorted(changed.items())) if changed else what
+        table.add_row(name, f"{result.durations.get(name, 0):.1f}", text)
+    console.print(table)
+    members = [h.name for h in result.hosts if op.group in h.groups]
+    console.print(f"{op.group}: {', '.join(members) or 'no hosts'}; recorded in .platform/{env}/history.jsonl")
 
 
 def show_check(result: CheckResult) -> None:

@@ -102,8 +102,12 @@ def run_playbook(
     limit: str | None = None,
     config: Path = ANSIBLE_CFG,
     check: bool = False,
+    tags: tuple[str, ...] = (),
 ) -> PlaybookResult:
-    """Run ``ansible/playbooks/<playbook>`` against ``inventory``; raise PlaybookFailed on failure."""
+    """Run ``ansible/playbooks/<playbook>`` against ``inventory``; raise PlaybookFailed on failure.
+
+    ``limit`` and ``tags`` are Ansible's: the hosts to run on, and the tagged tasks to run only.
+    """
     import ansible_runner  # heavy import, kept out of --help
 
     private = state_dir / "runner"
@@ -143,6 +147,8 @@ def run_playbook(
         return True
 
     cmdline = ["--check", "--diff"] if check else []
+    if tags:
+        cmdline.append("--tags=" + ",".join(tags))
     result = ansible_runner.run(
         private_data_dir=str(private),
         artifact_dir=str(logs),

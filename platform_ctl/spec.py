@@ -1044,6 +1044,12 @@ def load_spec(path: Path, env: str | None = None) -> Spec:
         raise SpecError(path, "", f"not UTF-8 text ({exc.reason}); allowed: a UTF-8 YAML file") from None
     except OSError as exc:
         raise SpecError(path, "", f"cannot be read ({exc.strerror}); allowed: a readable file") from None
+    return parse_spec(text, path, expected)
+
+
+def parse_spec(text: str, path: Path, env: str | None) -> Spec:
+    """Validate the spec ``text`` as the content of ``path`` (named in errors), like :func:`load_spec`."""
+    expected = env
     data = parse_yaml(text, path)
     if data is None:
         detail = "the file is empty; allowed: a mapping of spec keys (see `platform-ctl init`)"
@@ -1067,6 +1073,28 @@ def load_spec(path: Path, env: str | None = None) -> Spec:
             f"{key_file} does not exist; allowed: {_ALLOWED['ssh_public_key_file']}",
         )
     return spec
+
+
+def with_group_count(text: str, path: Path, group: str, count: int) -> str:
+    """The spec ``text`` with ``groups.<group>.count`` set to ``count``, every other byte unchanged.
+
+    Day-2 commands change one number of a file people edit, so comments, order and flow style stay
+    as they wrote them; the result must still be validated (:func:`parse_spec`).
+    """
+    root = yaml.compose(text, Loader=StrictSafeLoader)
+
+    def child(node: yaml.Node | None, key: str) -> yaml.Node | None:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+                    return value_node
+        return None
+
+    node = child(child(child(root, "groups"), group), "count")
+    if not isinstance(node, yaml.ScalarNode):
+        raise SpecError(path, f"groups.{group}.count", f"not given; allowed: {_ALLOWED['groups']}")
+    start, end = node.start_mark.index, node.end_mark.index
+    return text[:start] + str(count) + text[end:]
 
 
 def spec_digest(spec: Spec) -> str:

@@ -286,6 +286,11 @@ class DigitalOceanBackend:
         self._write_known_hosts(spec, access, hosts)
         return hosts
 
+    def retire(self, spec: Spec, access: Access, names: list[str], report: Reporter) -> list[Host]:
+        # Droplets are keyed by name, so the plan of the smaller spec destroys exactly those.
+        report(Event("message", phase=PHASE, message=f"removing droplets {', '.join(names)}"))
+        return self.apply(spec, access, report)
+
     def _write_known_hosts(self, spec: Spec, access: Access, hosts: list[Host]) -> None:
         keys = self._host_keys(spec)
         lines = [

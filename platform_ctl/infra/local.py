@@ -375,6 +375,24 @@ class LocalBackend:
         self._bootstrap(spec, plans, access)
         return self.hosts(spec)
 
+    def retire(self, spec: Spec, access: Access, names: list[str], report: Reporter) -> list[Host]:
+        phase = "infrastructure"
+        kept = {plan.name for plan in spec.hosts()}
+        if kept & set(names):
+            raise InfrastructureError(f"refusing to remove {', '.join(sorted(kept & set(names)))}: still in the spec")
+        containers = self._containers(spec)
+        for name in names:
+            container = containers.get(name)
+            if container is None:
+                report(Event("host_result", phase=phase, host=name, task="remove droplet container", status="ok"))
+                continue
+            if self._volume_loops(container):
+                raise InfrastructureError(f"refusing to remove {name}: it has data volumes")
+            container.remove(force=True, v=True)
+            report(Event("host_result", phase=phase, host=name, task="remove droplet container", status="changed"))
+        self._bootstrap(spec, spec.hosts(), access)
+        return self.hosts(spec)
+
     def _bootstrap(self, spec: Spec, plans: list[HostPlan], access: Access) -> None:
         containers = self._containers(spec)
         lines = []

@@ -8,6 +8,7 @@ its host.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -134,12 +135,28 @@ def test_a_stopped_minio_host_fires_host_down_and_minio_offline_then_resolves(de
         bound = ALERT_FOR + SCRAPE_INTERVAL + EVALUATION_INTERVAL + SLACK
         assert seen["HostDown"] <= bound, seen
         assert seen["MinIONodeOffline"] <= bound, seen
+        _status_and_backup_with_the_host_down(deployed)
     finally:
         subprocess.run(["docker", "start", container], check=True, capture_output=True, timeout=120)
     started = time.monotonic()
     wait_for(lambda: not ({"HostDown"} & _firing(monitoring, STOPPED)) and "MinIONodeOffline" not in
              _cluster_alerts(monitoring), 300, f"HostDown and MinIONodeOffline resolved after {STOPPED} started")
     print(f"resolved {time.monotonic() - started:.0f}s after the start")
+
+
+def _status_and_backup_with_the_host_down(deployed) -> None:
+    """`status` shows the stopped host down and names its alerts; a backup to MinIO still succeeds."""
+    status = deployed.cli("status", deployed.env, "--json")
+    assert status.rc == 1, "status exits 1 while a host is down"
+    document = json.loads(status.stdout)
+    hosts = {h["name"]: h for h in document["hosts"]}
+    assert hosts[STOPPED]["state"] != "running", hosts[STOPPED]
+    assert hosts[STOPPED]["ssh"] is False
+    named = {(a["name"], a["labels"].get("instance", "")) for a in document["alerts"] if a["state"] == "firing"}
+    assert ("HostDown", STOPPED) in named, named
+    assert all(h["state"] == "running" for name, h in hosts.items() if name != STOPPED)
+    backup = deployed.cli("backup", deployed.env, "--type", "full", "--json")
+    assert backup.rc == 0, f"backup with {STOPPED} stopped failed:\n{backup.stdout[-2000:]}\n{backup.stderr[-2000:]}"
 
 
 def _cluster_alerts(monitoring: Monitoring) -> set[str]:

@@ -7,55 +7,13 @@ the environment's CA. Runs after test_postgresql_backups.py and before test_tear
 
 from __future__ import annotations
 
-import json
-import subprocess
 from decimal import Decimal
 
 import pytest
-import requests
 import trino
-import urllib3
-from minio import Minio
-
-from platform_ctl.vault import read_vault
+from e2e_support import Cluster
 
 pytestmark = pytest.mark.e2e
-
-
-class Cluster:
-    def __init__(self, deployed) -> None:
-        state = deployed.project / ".platform" / deployed.env
-        self.addresses = json.loads((state / "local" / "addresses.json").read_text())
-        self.ca = state / "pki" / "ca.crt"
-        password = (deployed.project / ".config" / "vault" / f"{deployed.env}.pass").read_text().strip()
-        self.vault = read_vault(deployed.project / "inventories" / deployed.env / "group_vars" / "all" / "vault.yml",
-                                password)
-        self.prefix = f"platform-{deployed.env}-"
-
-    def connect(self, password: str | None = None) -> trino.dbapi.Connection:
-        # trust_env off: requests lets REQUESTS_CA_BUNDLE override the session's CA file.
-        session = requests.Session()
-        session.trust_env = False
-        session.verify = str(self.ca)
-        return trino.dbapi.connect(
-            host=self.addresses["trino-coord1"], port=8443, user="admin", http_scheme="https",
-            auth=trino.auth.BasicAuthentication("admin", password or self.vault["vault_trino_admin_password"]),
-            http_session=session, request_timeout=300)
-
-    def query(self, sql: str) -> list[list]:
-        cursor = self.connect().cursor()
-        cursor.execute(sql)
-        return cursor.fetchall()
-
-    def minio(self) -> Minio:
-        http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(self.ca))
-        return Minio(f"{self.addresses['minio1']}:9000", self.vault["vault_minio_root_user"],
-                     self.vault["vault_minio_root_password"], secure=True, http_client=http)
-
-    def psql(self, database: str, sql: str) -> str:
-        done = subprocess.run(["docker", "exec", f"{self.prefix}pg1", "runuser", "-u", "postgres", "--", "psql",
-                               "-XAtq", "-d", database, "-c", sql], capture_output=True, text=True, check=True)
-        return done.stdout.strip()
 
 
 @pytest.fixture(scope="module")

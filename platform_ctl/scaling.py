@@ -1,0 +1,368 @@
+"""Day-2 `scale-out` and `scale-in`: change one group's host count while the platform serves.
+
+scale-out: the spec's count changes; the infrastructure gains the new hosts only; base and the
+group's roles converge on them only; then what reads group membership elsewhere is reconfigured
+(``/etc/hosts`` and the nftables allow-lists on every other host, pg_hba on the postgres host,
+Prometheus targets on the monitoring host), each by its reload, so nothing unrelated restarts.
+Trino workers announce themselves to the coordinator, which keeps running.
+
+scale-in (Trino workers): the workers leaving are drained (graceful shutdown: they finish their
+tasks and exit, so no query fails), then the spec changes, their droplets go, and the membership
+readers are reconfigured as above.
+
+A run is an *operation* recorded in ``.platform/<env>/operation.json`` with its target count and
+the steps it completed; a run killed or failed in the middle is finished by running the same
+command again, which resumes at the first step not done, towards the recorded target (so a
+repeated ``--count +1`` does not add a second host). Every step also goes to ``history.jsonl``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+
+from platform_ctl.errors import InfrastructureError, PlatformCtlError
+from platform_ctl.events import Event, Reporter, discard
+
+if TYPE_CHECKING:
+    from platform_ctl.environment import Environment
+    from platform_ctl.history import History
+    from platform_ctl.infra import Access, Host
+    from platform_ctl.spec import HostPlan, Spec
+
+#: Groups scale-out grows. MinIO grows by server pools, which it does not do yet (see the README).
+SCALE_OUT_GROUPS: tuple[str, ...] = ("trino_worker", "apps")
+#: Groups scale-in shrinks: hosts without data, whose work can be drained first.
+SCALE_IN_GROUPS: tuple[str, ...] = ("trino_worker",)
+#: Playbook phases whose plays on *other* groups read group membership, and those groups:
+#: pg_hba.conf admits client groups by host (metadata), Prometheus scrapes every host (monitoring).
+MEMBERSHIP_READERS: dict[str, tuple[str, ...]] = {"metadata": ("postgres",), "monitoring": ("monitoring",)}
+#: The base concerns built from the inventory's host list, re-applied on every other host (Ansible
+#: also runs the tasks tagged ``always`` with them: base's preflight checks).
+BASE_MEMBERSHIP_TAGS: tuple[str, ...] = ("base_hosts", "base_firewall")
+COMMANDS = ("scale-out", "scale-in")
+
+_COUNT = re.compile(r"([+-]?)(\d{1,3})")
+
+
+def target_count(command: str, group: str, text: str, current: int) -> int:
+    """The group's new count from ``--count``: ``+N``/``-N`` relative, ``N`` the new total."""
+    match = _COUNT.fullmatch(text.strip())
+    grow = command == "scale-out"
+    sign_word, total_word = ("+N (hosts to add)", "above") if grow else ("-N (hosts to remove)", "below")
+    allowed = f"allowed: {sign_word} or a new total {total_word} {current}"
+    if match is None:
+        raise PlatformCtlError(f"--count {text!r}: not a count; {allowed}", 2)
+    sign, number = match.group(1), int(match.group(2))
+    if sign == ("-" if grow else "+"):
+        other = "scale-in" if grow else "scale-out"
+        raise PlatformCtlError(f"--count {text}: {command} cannot go that way (use {other}); {allowed}", 2)
+    target = current + number if sign == "+" else current - number if sign == "-" else number
+    if (grow and target <= current) or (not grow and not 0 <= target < current):
+        raise PlatformCtlError(f"--count {text}: {group} has {current} host(s), that makes {target}; {allowed}", 2)
+    return target
+
+
+@dataclass
+class Operation:
+    """A scale run's plan and progress, kept on disk so a rerun resumes it."""
+
+    command: str
+    group: str
+    before: int
+    after: int
+    added: list[str]
+    removed: list[str]
+    completed: list[str] = field(default_factory=list)
+    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @staticmethod
+    def path(state_dir: Path) -> Path:
+        return state_dir / "operation.json"
+
+    @classmethod
+    def load(cls, state_dir: Path) -> Operation | None:
+        path = cls.path(state_dir)
+        return cls(**json.loads(path.read_text())) if path.exists() else None
+
+    def save(self, state_dir: Path) -> None:
+        path = self.path(state_dir)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        tmp.replace(path)
+
+    @property
+    def summary(self) -> str:
+        hosts = self.added or self.removed
+        verb = "add" if self.added else "remove"
+        return f"{self.command} {self.group}: {self.before} → {self.after} hosts ({verb} {', '.join(hosts)})"
+
+
+@dataclass
+class Step:
+    name: str
+    what: str
+    run: Callable[[], dict[str, object]]
+
+
+@dataclass
+class ScaleResult:
+    operation: Operation
+    resumed: bool
+    skipped: list[str] = field(default_factory=list)
+    durations: dict[str, float] = field(default_factory=dict)
+    changed: dict[str, dict[str, int]] = field(default_factory=dict)
+    hosts: list[Host] = field(default_factory=list)
+    check_only: bool = False
+    plan: list[tuple[str, str]] = field(default_factory=list)
+
+
+def plan_operation(env: Environment, command: str, group: str, count: str | None) -> tuple[Operation, bool]:
+    """The operation to run: an interrupted one of the same command and group, or a new one."""
+    pending = Operation.load(env.state_dir)
+    if pending is not None:
+        if (pending.command, pending.group) != (command, group):
+            raise PlatformCtlError(
+                f"an interrupted `{pending.summary}` (started {pending.started}) is not finished: run "
+                f"`platform-ctl {pending.command} {env.name} {pending.group}` to finish it first; "
+                "nothing was changed", 2)
+        return pending, True
+    allowed = SCALE_OUT_GROUPS if command == "scale-out" else SCALE_IN_GROUPS
+    if group not in allowed:
+        raise PlatformCtlError(f"{command} {group}: not a group {command} changes; allowed: {', '.join(allowed)}", 2)
+    if count is None:
+        example = "+1" if command == "scale-out" else "-1"
+        raise PlatformCtlError(f"{command} {env.name} {group}: give --count (e.g. --count {example})", 2)
+    _require_deployed(env)
+    after = target_count(command, group, count, env.spec.count(group))
+    if group == "trino_worker" and 0 in (env.spec.count(group), after):
+        # roles/trino: the coordinator schedules work on itself exactly when there are no workers.
+        raise PlatformCtlError(
+            f"{command} {group} from {env.spec.count(group)} to {after}: with no workers the coordinator runs the "
+            "queries itself, and switching that restarts it; allowed: counts of 1 or more on both sides "
+            f"(to go to or from 0, set groups.{group}.count in the spec and run `platform-ctl deploy {env.name}`)", 2)
+    new = _spec_with_count(env, group, after)[1]
+    before_names = {h.name for h in env.spec.hosts()}
+    after_names = {h.name for h in new.hosts()}
+    order = [h.name for h in (new.hosts() if command == "scale-out" else env.spec.hosts())]
+    return Operation(command, group, env.spec.count(group), after,
+                     added=[n for n in order if n not in before_names],
+                     removed=[n for n in order if n not in after_names]), False
+
+
+def _require_deployed(env: Environment) -> None:
+    deploy_state = env.state_dir / "deploy.json"
+    finished = deploy_state.exists() and json.loads(deploy_state.read_text()).get("finished")
+    if not env.inventory.exists() or not finished:
+        raise PlatformCtlError(
+            f"{env.name} is not fully deployed (no finished `platform-ctl deploy {env.name}`): deploy it first, "
+            "then change its size", 2)
+
+
+def _spec_with_count(env: Environment, group: str, count: int) -> tuple[str, Spec]:
+    """The spec file's text with the new count, and that spec validated (one-line error otherwise)."""
+    from platform_ctl.spec import parse_spec, with_group_count
+
+    path = env.project.spec_path(env.name)
+    text = with_group_count(path.read_text(encoding="utf-8"), path, group, count)
+    return text, parse_spec(text, path, env.name)
+
+
+def _playbook_groups(phase: str) -> set[str]:
+    """The host patterns of a phase playbook's plays (group names; ``all`` for every host)."""
+    from platform_ctl.runner import PLAYBOOK_DIR
+
+    plays = yaml.safe_load((PLAYBOOK_DIR / f"{phase}.yml").read_text()) or []
+    return {pattern.strip() for play in plays for pattern in str(play.get("hosts", "")).split(",")}
+
+
+def _targets(phase: str, hosts: Sequence[Host | HostPlan], names: list[str], readers: bool) -> list[str]:
+    """Of ``names``, the hosts ``phase`` has a play for; plus, with ``readers``, its membership readers."""
+    groups = _playbook_groups(phase)
+    chosen = [h.name for h in hosts if h.name in names and ("all" in groups or groups & set(h.groups))]
+    if readers:
+        wanted = set(MEMBERSHIP_READERS.get(phase, ()))
+        chosen += [h.name for h in hosts if wanted & set(h.groups) and h.name not in chosen]
+    return chosen
+
+
+class _Runner:
+    """The steps of one operation, bound to the environment."""
+
+    def __init__(self, env: Environment, op: Operation, report: Reporter) -> None:
+        self.env, self.op, self.report = env, op, report
+        self._access: Access | None = None
+
+    @property
+    def access(self) -> Access:
+        if self._access is None:
+            self._access = self.env.access(create=False)
+        return self._access
+
+    def reload(self) -> None:
+        from platform_ctl.environment import Environment
+
+        self.env = Environment.load(self.env.project, self.env.name)
+
+    def hosts(self) -> list[Host]:
+        return self.env.backend.hosts(self.env.spec)
+
+    def playbook(self, phase: str, playbook: str, limit: list[str], tags: tuple[str, ...] = ()) -> dict[str, object]:
+        from platform_ctl.runner import run_playbook
+
+        result = run_playbook(playbook, self.env.inventory, self.env.state_dir, self.report, phase,
+                              vault_password_file=self.env.vault_password_file(), limit=",".join(limit), tags=tags)
+        return {"hosts": limit, "changed": {h: s.changed for h, s in result.stats.items()}}
+
+    # -- steps ---------------------------------------------------------------------------------
+    def write_spec(self) -> dict[str, object]:
+        text, _ = _spec_with_count(self.env, self.op.group, self.op.after)
+        path = self.env.project.spec_path(self.env.name)
+        tmp = path.with_suffix(".yml.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        self.reload()
+        return {"file": str(path.relative_to(self.env.project.root)), "key": f"groups.{self.op.group}.count",
+                "from": self.op.before, "to": self.op.after}
+
+    def infrastructure(self) -> dict[str, object]:
+        if self.op.removed:
+            self.env.backend.retire(self.env.spec, self.access, self.op.removed, self.report)
+            return {"removed": self.op.removed}
+        self.env.backend.apply(self.env.spec, self.access, self.report)
+        return {"added": self.op.added}
+
+    def inventory(self) -> dict[str, object]:
+        from platform_ctl.deploy import controller_inputs
+        from platform_ctl.inventory import write_inventory
+
+        write_inventory(self.env.project, self.env.spec, self.hosts(), self.access,
+                        controller_inputs(self.env, self.report))
+        return {"inventory": str(self.env.inventory.relative_to(self.env.project.root))}
+
+    def connect(self) -> dict[str, object]:
+        from platform_ctl.access import wait_for_ssh
+
+        silent = wait_for_ssh({h.name: h.public_ip for h in self.hosts() if h.name in self.op.added})
+        if silent:
+            raise InfrastructureError(f"no SSH answer within 120s from: {', '.join(silent)}")
+        return {}
+
+    def converge(self, phase: str, targets: list[str], tags: tuple[str, ...] = ()) -> dict[str, object]:
+        return self.playbook(phase, "base.yml" if phase == "membership" else f"{phase}.yml", targets, tags)
+
+    def drain(self) -> dict[str, object]:
+        live = [h.name for h in self.hosts() if h.name in self.op.removed]
+        return self.playbook("drain", "ops/drain_trino_workers.yml", live) if live else {"hosts": []}
+
+    def verify(self) -> dict[str, object]:
+        from platform_ctl.errors import VerifyFailed
+        from platform_ctl.verify import verify
+
+        result = verify(self.env, self.report)
+        if not result.ok:
+            raise VerifyFailed(f"verify {self.env.name}: {result.failed_summary()}")
+        return {"checks": sum(len(v) for v in result.by_host().values())}
+
+    def planned_hosts(self) -> list[HostPlan]:
+        """The hosts of the spec the operation ends with (it may be on disk already, when resuming)."""
+        if self.env.spec.count(self.op.group) == self.op.after:
+            return self.env.spec.hosts()
+        return _spec_with_count(self.env, self.op.group, self.op.after)[1].hosts()
+
+    def steps(self) -> list[Step]:
+        from platform_ctl.deploy import PLAYBOOK_PHASES
+
+        op, planned = self.op, self.planned_hosts()
+        changing = op.added or op.removed
+        others = [h.name for h in planned if h.name not in op.added]
+        membership = Step("membership", f"/etc/hosts and firewall allow-lists on {_names(others)} "
+                          f"(base, --tags {','.join(BASE_MEMBERSHIP_TAGS)})",
+                          functools.partial(self.converge, "membership", others, BASE_MEMBERSHIP_TAGS))
+        steps = [Step("drain", f"graceful shutdown of Trino on {_names(op.removed)}", self.drain)] if op.removed else []
+        steps += [
+            Step("spec", f"set groups.{op.group}.count to {op.after}", self.write_spec),
+            Step("infrastructure", f"{'create' if op.added else 'remove'} {_names(changing)}", self.infrastructure),
+            Step("inventory", f"write the inventory {'with' if op.added else 'without'} {_names(changing)}",
+                 self.inventory),
+        ]
+        if op.added:
+            steps.append(Step("connect", f"wait for SSH on {_names(op.added)}", self.connect))
+        for phase in PLAYBOOK_PHASES:
+            targets = _targets(phase, planned, op.added, readers=True)
+            if targets:
+                steps.append(Step(phase, f"{phase}.yml on {_names(targets)}",
+                                  functools.partial(self.converge, phase, targets)))
+            if phase == "base":
+                steps.append(membership)
+        steps.append(Step("verify", "the shipped checks on every host", self.verify))
+        return steps
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names) if len(names) <= 4 else f"{', '.join(names[:3])} and {len(names) - 3} more"
+
+
+def scale(env: Environment, command: str, group: str, count: str | None, report: Reporter = discard,
+          check: bool = False) -> ScaleResult:
+    """Run (or with ``check``, only plan) ``scale-out``/``scale-in`` of ``group`` to ``count``."""
+    from platform_ctl.history import recorded
+
+    if command not in COMMANDS:
+        raise PlatformCtlError(f"{command}: allowed: {', '.join(COMMANDS)}", 2)
+    op, resumed = plan_operation(env, command, group, count)
+    if resumed:
+        report(Event("message", phase="plan",
+                     message=f"resuming the interrupted `{op.summary}` from {op.started}"
+                             f" (done: {', '.join(op.completed) or 'nothing'})"))
+    runner = _Runner(env, op, report)
+    steps = runner.steps()
+    result = ScaleResult(op, resumed, plan=[(s.name, s.what) for s in steps])
+    if check:
+        result.check_only = True
+        if not resumed:
+            new = _spec_with_count(env, group, op.after)[1]
+            env.backend.preflight(new)
+        return result
+    if not resumed:
+        env.backend.preflight(_spec_with_count(env, group, op.after)[1])
+        op.save(env.state_dir)
+    with recorded(env.state_dir, command, group=group, before=op.before, after=op.after,
+                  added=op.added, removed=op.removed, resumed=resumed) as history:
+        for step in steps:
+            if step.name in op.completed:
+                result.skipped.append(step.name)
+                report(Event("phase_skip", phase=step.name, message="completed by the interrupted run"))
+                continue
+            _run_step(step, runner, result, history, report)
+            op.completed.append(step.name)
+            op.save(env.state_dir)
+    Operation.path(env.state_dir).unlink()
+    result.hosts = runner.hosts()
+    return result
+
+
+def _run_step(step: Step, runner: _Runner, result: ScaleResult, history: History, report: Reporter) -> None:
+    started = time.monotonic()
+    report(Event("phase_start", phase=step.name, message=step.what))
+    try:
+        details = step.run()
+    except PlatformCtlError as exc:
+        report(Event("phase_failed", phase=step.name, message=exc.message))
+        raise
+    seconds = time.monotonic() - started
+    result.durations[step.name] = seconds
+    changed = details.get("changed")
+    if isinstance(changed, dict):
+        result.changed[step.name] = changed
+    history.step(step.name, seconds=round(seconds, 1), **details)
+    report(Event("phase_done", phase=step.name, data={"seconds": seconds}))

@@ -1,0 +1,152 @@
+"""Day-2 scale-out and scale-in of Trino workers on the shared e2e environment, with queries running.
+
+A client runs queries in a loop throughout. `scale-out --count +1` is killed in the middle of
+converging the new worker, then run again without --count: it resumes towards the recorded target.
+The new worker must join (system.runtime.nodes) without the coordinator restarting and without one
+failed query; `scale-in --count -1` then drains it and removes its droplet, again without a failed
+query. The environment ends as it began (one worker), for the tests after this file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from types import TracebackType
+
+import pytest
+from conftest import CLI, Run, _environ, _events
+from e2e_support import Cluster, wait_for
+
+from platform_ctl.history import read as read_history
+
+pytestmark = pytest.mark.e2e
+
+QUERY = ("SELECT o.orderpriority, count(*), sum(l.partkey) FROM tpch.tiny.orders o "
+         "JOIN tpch.tiny.lineitem l ON l.orderkey = o.orderkey GROUP BY 1 ORDER BY 1")
+
+
+class QueryLoop:
+    """Runs QUERY back to back on a thread; every result is compared with the first one."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.ok = 0
+        self.failures: list[str] = []
+        self.expected = cluster.query(QUERY)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                rows = self.cluster.query(QUERY)
+            except Exception as exc:
+                self.failures.append(f"{time.strftime('%H:%M:%S')} {type(exc).__name__}: {exc}")
+                continue
+            if rows == self.expected:
+                self.ok += 1
+            else:
+                self.failures.append(f"{time.strftime('%H:%M:%S')} wrong result: {rows[:2]}")
+
+    def __enter__(self) -> QueryLoop:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._stop.set()
+        self._thread.join(timeout=600)
+
+
+def _coordinator_start(cluster: Cluster) -> str:
+    done = subprocess.run(["docker", "exec", f"{cluster.prefix}trino-coord1", "systemctl", "show", "trino",
+                           "-p", "MainPID", "-p", "ExecMainStartTimestampMonotonic"],
+                          capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def _workers(cluster: Cluster) -> list[str]:
+    rows = cluster.query("SELECT http_uri, state FROM system.runtime.nodes WHERE NOT coordinator")
+    return sorted(f"{uri} {state}" for uri, state in rows)
+
+
+def _scale_out_killed_in_base(deployed) -> Run:
+    """`scale-out +1`, SIGKILLed once base is changing things on the new host."""
+    proc = subprocess.Popen([*CLI, "scale-out", deployed.env, "trino_worker", "--count", "+1", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_environ(deployed.project), start_new_session=True)
+    assert proc.stdout is not None
+    lines, changed = [], 0
+    for line in proc.stdout:
+        lines.append(line)
+        event = json.loads(line) if line.startswith("{") else {}
+        if event.get("phase") == "base" and event.get("kind") == "host_result" and event.get("status") == "changed":
+            changed += 1
+            if changed >= 5:
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+    proc.wait(timeout=60)
+    run = Run(proc.returncode, "".join(lines), proc.stderr.read() if proc.stderr else "", 0)
+    run.events = _events(run.stdout)
+    return run
+
+
+@pytest.fixture(scope="module")
+def cluster(deployed) -> Cluster:
+    return Cluster(deployed)
+
+
+def test_a_worker_joins_and_leaves_with_queries_running_and_the_coordinator_untouched(deployed, cluster: Cluster):
+    state = deployed.project / ".platform" / deployed.env
+    spec_file = deployed.project / "inventories" / deployed.env / "platform.yml"
+    coordinator = _coordinator_start(cluster)
+    assert len(_workers(cluster)) == 1
+
+    with QueryLoop(cluster) as grow:
+        killed = _scale_out_killed_in_base(deployed)
+        assert killed.rc == -signal.SIGKILL, killed.stderr[-2000:]
+        interrupted = json.loads((state / "operation.json").read_text())
+        assert interrupted["added"] == ["trino-worker2"]
+        assert "connect" in interrupted["completed"]
+        assert "{count: 2, size: s-2vcpu-4gb}" in spec_file.read_text()
+
+        resumed = deployed.cli("scale-out", deployed.env, "trino_worker", "--json")
+        assert resumed.rc == 0, f"{resumed.stdout[-3000:]}\n{resumed.stderr[-3000:]}"
+        skipped = [e["phase"] for e in resumed.events if e["kind"] == "phase_skip"]
+        assert skipped == ["spec", "infrastructure", "inventory", "connect"]
+        addresses = json.loads((state / "local" / "addresses.json").read_text())
+        wait_for(lambda: any(addresses["trino-worker2"] in w and w.endswith("active") for w in _workers(cluster)),
+                 60, "trino-worker2 active in system.runtime.nodes")
+        joined = grow.ok
+        wait_for(lambda: grow.ok >= joined + 3, 120, "three more queries with both workers in the cluster")
+    assert grow.failures == [], grow.failures
+    assert grow.ok >= 10, f"only {grow.ok} queries completed during the scale-out"
+    assert len(_workers(cluster)) == 2
+    assert _coordinator_start(cluster) == coordinator, "the coordinator restarted"
+    assert not (state / "operation.json").exists()
+    # The membership readers were reconfigured: Prometheus scrapes the new worker.
+    targets = subprocess.run(["docker", "exec", f"{cluster.prefix}mon1", "grep", "-rl", "trino-worker2",
+                              "/etc/prometheus"], capture_output=True, text=True, check=False)
+    assert targets.stdout.strip(), "no Prometheus configuration names trino-worker2"
+
+    with QueryLoop(cluster) as shrink:
+        removed = deployed.cli("scale-in", deployed.env, "trino_worker", "--count", "-1", "--json")
+        assert removed.rc == 0, f"{removed.stdout[-3000:]}\n{removed.stderr[-3000:]}"
+    assert shrink.failures == [], shrink.failures
+    assert shrink.ok >= 5, f"only {shrink.ok} queries completed during the scale-in"
+    wait_for(lambda: len(_workers(cluster)) == 1, 120, "trino-worker2 gone from system.runtime.nodes")
+    assert addresses["trino-worker1"] in _workers(cluster)[0]
+    assert _coordinator_start(cluster) == coordinator, "the coordinator restarted"
+    assert "{count: 1, size: s-2vcpu-4gb}" in spec_file.read_text()
+    gone = subprocess.run(["docker", "inspect", f"{cluster.prefix}trino-worker2"], capture_output=True, check=False)
+    assert gone.returncode != 0, "trino-worker2's container is still there"
+
+    runs = [line for line in read_history(state) if line["command"] in ("scale-out", "scale-in")]
+    assert [(line["command"], line["event"]) for line in runs if line["event"] != "step"] == [
+        ("scale-out", "start"), ("scale-out", "start"), ("scale-out", "done"), ("scale-in", "start"),
+        ("scale-in", "done")]
+    steps = {line["step"] for line in runs if line["command"] == "scale-in" and line["event"] == "step"}
+    assert {"drain", "spec", "infrastructure", "inventory", "membership", "verify"} <= steps
