@@ -3,8 +3,9 @@
 A client runs queries in a loop throughout. `scale-out --count +1` is killed in the middle of
 converging the new worker, then run again without --count: it resumes towards the recorded target.
 The new worker must join (system.runtime.nodes) without the coordinator restarting and without one
-failed query; `scale-in --count -1` then drains it and removes its droplet, again without a failed
-query. The environment ends as it began (one worker), for the tests after this file.
+failed query; `scale-in --count -1`, killed while draining the worker and run again, then drains it
+and removes its droplet, again without a failed query. The environment ends as it began (one
+worker), for the tests after this file.
 """
 
 from __future__ import annotations
@@ -69,23 +70,23 @@ def _coordinator_start(cluster: Cluster) -> str:
 
 
 def _workers(cluster: Cluster) -> list[str]:
+    """Each worker as "<address> <state>" (Trino names a node in its URI by its address, dashed)."""
     rows = cluster.query("SELECT http_uri, state FROM system.runtime.nodes WHERE NOT coordinator")
-    return sorted(f"{uri} {state}" for uri, state in rows)
+    return sorted(f"{uri.split('//')[1].split('.ip:')[0].replace('-', '.')} {state}" for uri, state in rows)
 
 
-def _scale_out_killed_in_base(deployed) -> Run:
-    """`scale-out +1`, SIGKILLed once base is changing things on the new host."""
-    proc = subprocess.Popen([*CLI, "scale-out", deployed.env, "trino_worker", "--count", "+1", "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+def _killed_in(deployed, args: tuple[str, ...], phase: str, results: int) -> Run:
+    """Run platform-ctl ``args`` and SIGKILL it at the ``results``-th host result of ``phase``."""
+    proc = subprocess.Popen([*CLI, *args, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=_environ(deployed.project), start_new_session=True)
     assert proc.stdout is not None
-    lines, changed = [], 0
+    lines, seen = [], 0
     for line in proc.stdout:
         lines.append(line)
         event = json.loads(line) if line.startswith("{") else {}
-        if event.get("phase") == "base" and event.get("kind") == "host_result" and event.get("status") == "changed":
-            changed += 1
-            if changed >= 5:
+        if event.get("phase") == phase and event.get("kind") == "host_result" and event.get("status") != "skipped":
+            seen += 1
+            if seen >= results:
                 os.killpg(proc.pid, signal.SIGKILL)
                 break
     proc.wait(timeout=60)
@@ -106,7 +107,7 @@ def test_a_worker_joins_and_leaves_with_queries_running_and_the_coordinator_unto
     assert len(_workers(cluster)) == 1
 
     with QueryLoop(cluster) as grow:
-        killed = _scale_out_killed_in_base(deployed)
+        killed = _killed_in(deployed, ("scale-out", deployed.env, "trino_worker", "--count", "+1"), "base", 8)
         assert killed.rc == -signal.SIGKILL, killed.stderr[-2000:]
         interrupted = json.loads((state / "operation.json").read_text())
         assert interrupted["added"] == ["trino-worker2"]
@@ -118,13 +119,14 @@ def test_a_worker_joins_and_leaves_with_queries_running_and_the_coordinator_unto
         skipped = [e["phase"] for e in resumed.events if e["kind"] == "phase_skip"]
         assert skipped == ["spec", "infrastructure", "inventory", "connect"]
         addresses = json.loads((state / "local" / "addresses.json").read_text())
-        wait_for(lambda: any(addresses["trino-worker2"] in w and w.endswith("active") for w in _workers(cluster)),
-                 60, "trino-worker2 active in system.runtime.nodes")
+        wait_for(lambda: f"{addresses['trino-worker2']} active" in _workers(cluster), 60,
+                 "trino-worker2 active in system.runtime.nodes")
         joined = grow.ok
         wait_for(lambda: grow.ok >= joined + 3, 120, "three more queries with both workers in the cluster")
+    print(f"\nscale-out: {grow.ok} queries answered right, {len(grow.failures)} failed, while the worker joined")
     assert grow.failures == [], grow.failures
     assert grow.ok >= 10, f"only {grow.ok} queries completed during the scale-out"
-    assert len(_workers(cluster)) == 2
+    assert _workers(cluster) == sorted(f"{addresses[w]} active" for w in ("trino-worker1", "trino-worker2"))
     assert _coordinator_start(cluster) == coordinator, "the coordinator restarted"
     assert not (state / "operation.json").exists()
     # The membership readers were reconfigured: Prometheus scrapes the new worker.
@@ -132,13 +134,25 @@ def test_a_worker_joins_and_leaves_with_queries_running_and_the_coordinator_unto
                               "/etc/prometheus"], capture_output=True, text=True, check=False)
     assert targets.stdout.strip(), "no Prometheus configuration names trino-worker2"
 
+    # The scale-out did all a deploy of the new spec does: a deploy now changes nothing anywhere.
+    again = deployed.cli("deploy", deployed.env, "--json")
+    assert again.rc == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    changed = {host: s["changed"] for e in again.events if e["kind"] == "stats"
+               for host, s in e["data"]["stats"].items() if s["changed"]}
+    assert changed == {}, f"deploy after scale-out changed: {changed}"
+
     with QueryLoop(cluster) as shrink:
-        removed = deployed.cli("scale-in", deployed.env, "trino_worker", "--count", "-1", "--json")
+        # Killed while the worker is being drained (after its first task there), then finished.
+        killed = _killed_in(deployed, ("scale-in", deployed.env, "trino_worker", "--count", "-1"), "drain", 1)
+        assert killed.rc == -signal.SIGKILL, killed.stderr[-2000:]
+        assert json.loads((state / "operation.json").read_text())["completed"] == []
+        removed = deployed.cli("scale-in", deployed.env, "trino_worker", "--json")
         assert removed.rc == 0, f"{removed.stdout[-3000:]}\n{removed.stderr[-3000:]}"
+    print(f"scale-in: {shrink.ok} queries answered right, {len(shrink.failures)} failed, while the worker left")
     assert shrink.failures == [], shrink.failures
     assert shrink.ok >= 5, f"only {shrink.ok} queries completed during the scale-in"
     wait_for(lambda: len(_workers(cluster)) == 1, 120, "trino-worker2 gone from system.runtime.nodes")
-    assert addresses["trino-worker1"] in _workers(cluster)[0]
+    assert _workers(cluster) == [f"{addresses['trino-worker1']} active"]
     assert _coordinator_start(cluster) == coordinator, "the coordinator restarted"
     assert "{count: 1, size: s-2vcpu-4gb}" in spec_file.read_text()
     gone = subprocess.run(["docker", "inspect", f"{cluster.prefix}trino-worker2"], capture_output=True, check=False)
@@ -147,6 +161,6 @@ def test_a_worker_joins_and_leaves_with_queries_running_and_the_coordinator_unto
     runs = [line for line in read_history(state) if line["command"] in ("scale-out", "scale-in")]
     assert [(line["command"], line["event"]) for line in runs if line["event"] != "step"] == [
         ("scale-out", "start"), ("scale-out", "start"), ("scale-out", "done"), ("scale-in", "start"),
-        ("scale-in", "done")]
+        ("scale-in", "start"), ("scale-in", "done")]
     steps = {line["step"] for line in runs if line["command"] == "scale-in" and line["event"] == "step"}
     assert {"drain", "spec", "infrastructure", "inventory", "membership", "verify"} <= steps

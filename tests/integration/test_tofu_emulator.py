@@ -149,6 +149,25 @@ def test_one_more_worker_plans_exactly_one_new_droplet_and_no_replacement(applie
     assert summary.remove == 0
 
 
+def test_one_worker_fewer_plans_exactly_its_droplet_deletion(applied: Applied) -> None:
+    """What `scale-in` applies on DigitalOcean (``DigitalOceanBackend.retire``): the smaller spec."""
+    spec = applied.project.spec()
+    spec["groups"]["trino_worker"]["count"] = 0
+    applied.project.write_spec(spec)
+    try:
+        env = applied.environment()
+        with mock.patch.dict(os.environ, {"DIGITALOCEAN_TOKEN": TOKEN}):
+            summary = env.backend.plan(env.spec, env.access(), lambda _e: None)  # type: ignore[attr-defined]
+    finally:
+        spec["groups"]["trino_worker"]["count"] = 1
+        applied.project.write_spec(spec)
+    deleted = [addr for action, addr in summary.changes if action in ("delete", "replace")]
+    assert len(deleted) == 1, summary.changes
+    assert ".digitalocean_droplet." in deleted[0]
+    assert deleted[0].endswith('["trino-worker1"]')
+    assert summary.remove == 1
+
+
 def test_allowing_volume_deletion_moves_volumes_in_state_without_touching_them(applied: Applied) -> None:
     before = len(applied.emulator.requests())
     spec = applied.project.spec()
