@@ -49,6 +49,11 @@ def _by_name(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {item["name"]: item for item in items}
 
 
+def _droplet_hosts(applied: Applied) -> list[str]:
+    """The host names of the emulator's droplets (a droplet is named by its FQDN)."""
+    return [d["name"].split(".")[0] for d in applied.emulator.state()["droplets"]]
+
+
 def test_apply_creates_the_droplets_and_volumes_of_the_spec(applied: Applied) -> None:
     env = applied.environment()
     state = applied.emulator.state()
@@ -149,23 +154,31 @@ def test_one_more_worker_plans_exactly_one_new_droplet_and_no_replacement(applie
     assert summary.remove == 0
 
 
-def test_one_worker_fewer_plans_exactly_its_droplet_deletion(applied: Applied) -> None:
-    """What `scale-in` applies on DigitalOcean (``DigitalOceanBackend.retire``): the smaller spec."""
+def test_scale_in_removes_exactly_the_leaving_workers_droplet(applied: Applied) -> None:
+    """What `scale-in` applies on DigitalOcean (``DigitalOceanBackend.retire``): 2 workers, then 1."""
     spec = applied.project.spec()
-    spec["groups"]["trino_worker"]["count"] = 0
+    spec["groups"]["trino_worker"]["count"] = 2
     applied.project.write_spec(spec)
     try:
-        env = applied.environment()
         with mock.patch.dict(os.environ, {"DIGITALOCEAN_TOKEN": TOKEN}):
+            env = applied.environment()
+            env.backend.apply(env.spec, env.access(), lambda _e: None)
+            assert "trino-worker2" in _droplet_hosts(applied)
+            spec["groups"]["trino_worker"]["count"] = 1
+            applied.project.write_spec(spec)
+            env = applied.environment()
             summary = env.backend.plan(env.spec, env.access(), lambda _e: None)  # type: ignore[attr-defined]
+            deleted = [addr for action, addr in summary.changes if action in ("delete", "replace")]
+            hosts = env.backend.retire(env.spec, env.access(), ["trino-worker2"], lambda _e: None)
     finally:
         spec["groups"]["trino_worker"]["count"] = 1
         applied.project.write_spec(spec)
-    deleted = [addr for action, addr in summary.changes if action in ("delete", "replace")]
-    assert len(deleted) == 1, summary.changes
-    assert ".digitalocean_droplet." in deleted[0]
-    assert deleted[0].endswith('["trino-worker1"]')
+    assert deleted == ['module.droplet_group["trino_worker"].digitalocean_droplet.host["trino-worker2"]'], \
+        summary.changes
     assert summary.remove == 1
+    assert "trino-worker2" not in _droplet_hosts(applied)
+    assert "trino-worker1" in _droplet_hosts(applied)
+    assert [h.name for h in hosts if "trino_worker" in h.groups] == ["trino-worker1"]
 
 
 def test_allowing_volume_deletion_moves_volumes_in_state_without_touching_them(applied: Applied) -> None:
