@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from platform_ctl.errors import PlatformCtlError
 from platform_ctl.events import Event, Reporter, discard
+from platform_ctl.history import recorded
 
 if TYPE_CHECKING:
     from platform_ctl.environment import Environment
@@ -87,10 +88,16 @@ def _run(env: Environment, playbook: str, phase: str, report: Reporter, extravar
     reports = env.state_dir / "ops" / phase
     shutil.rmtree(reports, ignore_errors=True)
     reports.mkdir(parents=True)
-    run_playbook(f"ops/{playbook}", env.inventory, env.state_dir, report, phase,
-                 vault_password_file=env.vault_password_file(),
-                 extravars={**extravars, "postgresql_ops_report_dir": str(reports)})
-    return [HostReport.from_json(json.loads(p.read_text())) for p in sorted(reports.glob("*.json"))]
+    with recorded(env.state_dir, phase, **extravars) as history:
+        run_playbook(f"ops/{playbook}", env.inventory, env.state_dir, report, phase,
+                     vault_password_file=env.vault_password_file(),
+                     extravars={**extravars, "postgresql_ops_report_dir": str(reports)})
+        hosts = [HostReport.from_json(json.loads(p.read_text())) for p in sorted(reports.glob("*.json"))]
+        for host in hosts:
+            latest = host.backups[-1] if host.backups else None
+            history.step(phase, host=host.host, timeline=host.timeline, target=host.target,
+                         latest_backup=latest.label if latest else None, wal_max=host.wal_max)
+    return hosts
 
 
 def backup(env: Environment, report: Reporter = discard, kind: str = "full") -> list[HostReport]:

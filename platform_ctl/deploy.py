@@ -106,8 +106,13 @@ def deploy(
     from_phase: str | None = None,
 ) -> DeployResult:
     """Bring the environment to its spec; raise a PlatformCtlError at the first failing phase."""
+    from platform_ctl.scaling import Operation
     from platform_ctl.spec import spec_digest
 
+    pending = Operation.load(env.state_dir)
+    if pending is not None:
+        # A deploy would restart what a scale-in drained, or converge half of a scale-out's plan.
+        raise PlatformCtlError(f"{pending.unfinished(env.name)}, then deploy; nothing was changed", 2)
     digest = spec_digest(env.spec)
     state = PhaseState(env.state_dir / "deploy.json")
     todo, resumed = plan_phases(state, digest, from_phase)

@@ -100,6 +100,11 @@ class Operation:
         tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
         tmp.replace(path)
 
+    def unfinished(self, env: str) -> str:
+        """The sentence that stops another command while this operation is unfinished."""
+        return (f"an interrupted `{self.summary}` (started {self.started}) is not finished: run "
+                f"`platform-ctl {self.command} {env} {self.group}` to finish it")
+
     @property
     def summary(self) -> str:
         hosts = self.added or self.removed
@@ -131,10 +136,7 @@ def plan_operation(env: Environment, command: str, group: str, count: str | None
     pending = Operation.load(env.state_dir)
     if pending is not None:
         if (pending.command, pending.group) != (command, group):
-            raise PlatformCtlError(
-                f"an interrupted `{pending.summary}` (started {pending.started}) is not finished: run "
-                f"`platform-ctl {pending.command} {env.name} {pending.group}` to finish it first; "
-                "nothing was changed", 2)
+            raise PlatformCtlError(f"{pending.unfinished(env.name)} first; nothing was changed", 2)
         return pending, True
     allowed = SCALE_OUT_GROUPS if command == "scale-out" else SCALE_IN_GROUPS
     if group not in allowed:

@@ -173,3 +173,17 @@ def test_history_records_start_steps_and_failure(tmp_path: Path) -> None:
     assert len({line["run"] for line in lines}) == 1
     (tmp_path / "history.jsonl").open("a").write('{"torn": ')
     assert len(read_history(tmp_path)) == 3
+
+
+def test_deploy_refuses_while_a_scale_operation_is_unfinished(env: Environment) -> None:
+    from platform_ctl.deploy import deploy
+
+    env.state_dir.mkdir(parents=True)
+    Operation("scale-in", "trino_worker", 2, 1, [], ["trino-worker2"], completed=["drain"]).save(env.state_dir)
+    with pytest.raises(PlatformCtlError) as err:
+        deploy(env)
+    assert err.value.message == (
+        f"an interrupted `scale-in trino_worker: 2 → 1 hosts (remove trino-worker2)` (started "
+        f"{Operation.load(env.state_dir).started}) is not finished: run `platform-ctl scale-in local trino_worker` "  # type: ignore[union-attr]
+        "to finish it, then deploy; nothing was changed")
+    assert not (env.state_dir / "deploy.json").exists()
