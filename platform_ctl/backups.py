@@ -77,7 +77,8 @@ def pg_time(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
 
 
-def _run(env: Environment, playbook: str, phase: str, report: Reporter, extravars: dict) -> list[HostReport]:
+def _run(env: Environment, playbook: str, phase: str, report: Reporter, extravars: dict,
+         record: bool = True) -> list[HostReport]:
     from platform_ctl.runner import run_playbook
 
     if not env.inventory.exists():
@@ -88,16 +89,46 @@ def _run(env: Environment, playbook: str, phase: str, report: Reporter, extravar
     reports = env.state_dir / "ops" / phase
     shutil.rmtree(reports, ignore_errors=True)
     reports.mkdir(parents=True)
-    with recorded(env.state_dir, phase, **extravars) as history:
+    def run() -> list[HostReport]:
         run_playbook(f"ops/{playbook}", env.inventory, env.state_dir, report, phase,
                      vault_password_file=env.vault_password_file(),
                      extravars={**extravars, "postgresql_ops_report_dir": str(reports)})
-        hosts = [HostReport.from_json(json.loads(p.read_text())) for p in sorted(reports.glob("*.json"))]
+        return [HostReport.from_json(json.loads(p.read_text())) for p in sorted(reports.glob("*.json"))]
+
+    if not record:
+        return run()
+    with recorded(env.state_dir, phase, **extravars) as history:
+        hosts = run()
         for host in hosts:
             latest = host.backups[-1] if host.backups else None
             history.step(phase, host=host.host, timeline=host.timeline, target=host.target,
                          latest_backup=latest.label if latest else None, wal_max=host.wal_max)
     return hosts
+
+
+def repository(env: Environment, report: Reporter = discard) -> list[HostReport]:
+    """What each postgres host's repository holds now, read only (for ``--check``)."""
+    report(Event("phase_start", phase="check", message="read the backup repository"))
+    hosts = _run(env, "backup_info.yml", "check", report, {}, record=False)
+    report(Event("phase_done", phase="check"))
+    return hosts
+
+
+def restore_plan(host: HostReport, target: datetime | None) -> str:
+    """What ``restore --to target`` would do on ``host``, or why it cannot (raised, changing nothing)."""
+    if not host.backups:
+        raise PlatformCtlError(f"{host.host}: the repository holds no backup: nothing to restore from", 2)
+    if target is None:
+        latest = host.backups[-1]
+        return (f"{host.host}: restore backup {latest.label} and replay WAL to the end of the archive "
+                f"({host.wal_max or 'none archived'})")
+    usable = [b for b in host.backups if b.stopped <= target]
+    if not usable:
+        raise PlatformCtlError(
+            f"--to {target.isoformat()}: {host.host}'s earliest backup ended at {host.backups[0].stopped.isoformat()}; "
+            "allowed: a time after that (earlier history is not in the repository)", 2)
+    return (f"{host.host}: restore backup {usable[-1].label} (ended {usable[-1].stopped.isoformat()}) "
+            f"and replay WAL to {pg_time(target)}")
 
 
 def backup(env: Environment, report: Reporter = discard, kind: str = "full") -> list[HostReport]:

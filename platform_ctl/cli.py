@@ -215,15 +215,19 @@ def destroy(ctx: click.Context, env: str, with_data: bool, yes: bool, confirm_na
 @env_argument
 @click.option("--type", "kind", type=click.Choice(["full", "diff", "incr"]), default="full", show_default=True,
               help="pgBackRest backup type (diff and incr build on the last full backup).")
+@click.option("--check", "check_only", is_flag=True, help="Show the repository and what would run; change nothing.")
 @json_option
 @click.pass_context
 @boundary
-def backup(ctx: click.Context, env: str, kind: str, as_json: bool) -> None:
+def backup(ctx: click.Context, env: str, kind: str, check_only: bool, as_json: bool) -> None:
     """Back up PostgreSQL to its pgBackRest repository now (scheduled backups run anyway)."""
     from platform_ctl.backups import backup as run_backup
     from platform_ctl.display import reporter, show_backups
 
     environment = _env(ctx, env)
+    if check_only:
+        _show_repository_plan(environment, as_json, lambda h: f"{h.host}: take a {kind} backup now", f"backup {env}")
+        return
     with reporter(as_json) as report:
         hosts = run_backup(environment, report, kind)
     if not as_json:
@@ -235,17 +239,22 @@ def backup(ctx: click.Context, env: str, kind: str, as_json: bool) -> None:
 @click.option("--to", "target", default=None, metavar="TIME",
               help="Point in time (ISO 8601 with offset, e.g. 2026-11-26T01:30:00Z); default: the latest state.")
 @click.option("--yes", is_flag=True, help="Confirm overwriting the data (required except on local environments).")
+@click.option("--check", "check_only", is_flag=True,
+              help="Show the backup the restore would start from; change nothing.")
 @json_option
 @click.pass_context
 @boundary
-def restore(ctx: click.Context, env: str, target: str | None, yes: bool, as_json: bool) -> None:
+def restore(ctx: click.Context, env: str, target: str | None, yes: bool, check_only: bool, as_json: bool) -> None:
     """Restore PostgreSQL from its pgBackRest repository, replacing the current data."""
-    from platform_ctl.backups import parse_target
+    from platform_ctl.backups import parse_target, restore_plan
     from platform_ctl.backups import restore as run_restore
     from platform_ctl.display import reporter, show_backups
 
     environment = _env(ctx, env)
     when = parse_target(target) if target is not None else None
+    if check_only:
+        _show_repository_plan(environment, as_json, lambda h: restore_plan(h, when), f"restore {env}")
+        return
     if environment.spec.provider != "local" and not yes:
         raise PlatformCtlError(
             f"restore replaces the PostgreSQL data of {env} ({environment.spec.provider}) with the backup"
@@ -287,6 +296,23 @@ _scale_command(
     "scale-in",
     "Drain and remove Trino workers (GROUP trino_worker); run again to finish an interrupted run.",
     "-N removes N hosts, N is the new total")
+
+
+def _show_repository_plan(environment: Any, as_json: bool, plan: Callable[[Any], str], title: str) -> None:
+    """``backup --check`` / ``restore --check``: the repository now and the plan per host."""
+    from platform_ctl.backups import repository
+    from platform_ctl.display import console, reporter, show_backups
+
+    with reporter(as_json) as report:
+        hosts = repository(environment, report)
+    lines = [plan(h) for h in hosts]
+    if as_json:
+        click.echo(json.dumps({"plan": lines, "changed": False}))
+        return
+    show_backups(f"{title} --check: the repository now", hosts)
+    for line in lines:
+        console.print(f"would: {line}")
+    console.print("nothing was changed (--check)")
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

@@ -8,12 +8,15 @@ test_teardown_destroy.py (pytest orders files by name).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from e2e_support import wait_for
+
+from platform_ctl.backups import parse_target, pg_time
 
 pytestmark = pytest.mark.e2e
 
@@ -70,6 +73,16 @@ def test_pitr_drill_restores_exactly_the_rows_committed_before_t1(deployed, pg: 
     time.sleep(1.5)
     pg.sql("DROP TABLE drill")  # T2
     timeline = _timeline(pg)
+
+    # --check names the backup the restore starts from, and changes nothing.
+    planned = deployed.cli("restore", deployed.env, "--to", t1, "--check", "--json")
+    assert planned.rc == 0, planned.stdout[-3000:] + planned.stderr[-3000:]
+    plan = json.loads(planned.stdout.splitlines()[-1])
+    assert plan["changed"] is False
+    assert plan["plan"][0].startswith("pg1: restore backup ")
+    assert plan["plan"][0].endswith(pg_time(parse_target(t1)))
+    assert pg.sql("SELECT count(*) FROM pg_tables WHERE tablename = 'drill'") == "0"
+    assert _timeline(pg) == timeline
 
     restored = deployed.cli("restore", deployed.env, "--to", t1)
     assert restored.rc == 0, restored.stdout[-3000:] + restored.stderr[-3000:]

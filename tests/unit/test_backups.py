@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from platform_ctl.backups import parse_target, pg_time
+from platform_ctl.backups import BackupSet, HostReport, parse_target, pg_time, restore_plan
 from platform_ctl.cli import main
 from platform_ctl.errors import PlatformCtlError
 
@@ -59,3 +59,26 @@ def test_backup_of_an_environment_never_deployed_says_deploy_first(project: Path
     assert result.exit_code == 2
     assert "local is not deployed" in result.output
     assert "platform-ctl deploy local" in result.output
+
+
+def _host_with_backups(*stops: str) -> HostReport:
+    sets = [BackupSet(f"b{i}", "full", datetime.fromisoformat(s) - timedelta(minutes=1), datetime.fromisoformat(s),
+                      1, 1) for i, s in enumerate(stops)]
+    return HostReport("pg1", sets, "0001", "0009", 1, "")
+
+
+def test_restore_check_names_the_backup_a_time_starts_from():
+    host = _host_with_backups("2026-11-26T10:00:00+00:00", "2026-11-26T12:00:00+00:00")
+    at = datetime(2026, 11, 26, 11, 30, tzinfo=UTC)
+    assert restore_plan(host, at) == ("pg1: restore backup b0 (ended 2026-11-26T10:00:00+00:00) and replay WAL to "
+                                      "2026-11-26 11:30:00.000000+00")
+    assert restore_plan(host, None) == "pg1: restore backup b1 and replay WAL to the end of the archive (0009)"
+
+
+def test_restore_check_refuses_a_time_before_the_first_backup():
+    host = _host_with_backups("2026-11-26T10:00:00+00:00")
+    with pytest.raises(PlatformCtlError) as err:
+        restore_plan(host, datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
+    assert "earliest backup ended at 2026-11-26T10:00:00+00:00; allowed: a time after that" in err.value.message
+    with pytest.raises(PlatformCtlError):
+        restore_plan(HostReport("pg1", [], "", "", 1, ""), None)
