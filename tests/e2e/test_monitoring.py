@@ -134,7 +134,9 @@ def test_a_stopped_minio_host_fires_host_down_and_minio_offline_then_resolves(de
         # one evaluation interval until a rule evaluation sees that sample.
         bound = ALERT_FOR + SCRAPE_INTERVAL + EVALUATION_INTERVAL + SLACK
         assert seen["HostDown"] <= bound, seen
-        assert seen["MinIONodeOffline"] <= bound, seen
+        # The offline count comes from a surviving MinIO node, which must first notice the lost peer
+        # itself: one more scrape interval (measured here 2026-11-26: 101 s, against 100 s above).
+        assert seen["MinIONodeOffline"] <= bound + SCRAPE_INTERVAL, seen
         _status_and_backup_with_the_host_down(deployed)
     finally:
         subprocess.run(["docker", "start", container], check=True, capture_output=True, timeout=120)
@@ -152,7 +154,7 @@ def _status_and_backup_with_the_host_down(deployed) -> None:
     hosts = {h["name"]: h for h in document["hosts"]}
     assert hosts[STOPPED]["state"] != "running", hosts[STOPPED]
     assert hosts[STOPPED]["ssh"] is False
-    named = {(a["name"], a["labels"].get("instance", "")) for a in document["alerts"] if a["state"] == "firing"}
+    named = {(a["name"], a["host"]) for a in document["alerts"] if a["state"] == "firing"}
     assert ("HostDown", STOPPED) in named, named
     assert all(h["state"] == "running" for name, h in hosts.items() if name != STOPPED)
     backup = deployed.cli("backup", deployed.env, "--type", "full", "--json")
