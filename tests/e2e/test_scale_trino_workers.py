@@ -16,9 +16,11 @@ import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
 
 import pytest
+import yaml
 from conftest import CLI, Run, _environ, _events
 from e2e_support import Cluster, wait_for
 
@@ -69,6 +71,10 @@ def _coordinator_start(cluster: Cluster) -> str:
     return done.stdout.strip()
 
 
+def _worker_count(spec_file: Path) -> int:
+    return yaml.safe_load(spec_file.read_text())["groups"]["trino_worker"]["count"]
+
+
 def _workers(cluster: Cluster) -> list[str]:
     """Each worker as "<address> <state>" (Trino names a node in its URI by its address, dashed)."""
     rows = cluster.query("SELECT http_uri, state FROM system.runtime.nodes WHERE NOT coordinator")
@@ -112,7 +118,7 @@ def test_a_worker_joins_and_leaves_with_queries_running_and_the_coordinator_unto
         interrupted = json.loads((state / "operation.json").read_text())
         assert interrupted["added"] == ["trino-worker2"]
         assert "connect" in interrupted["completed"]
-        assert "{count: 2, size: s-2vcpu-4gb}" in spec_file.read_text()
+        assert _worker_count(spec_file) == 2
 
         resumed = deployed.cli("scale-out", deployed.env, "trino_worker", "--json")
         assert resumed.rc == 0, f"{resumed.stdout[-3000:]}\n{resumed.stderr[-3000:]}"
@@ -154,7 +160,7 @@ def test_a_worker_joins_and_leaves_with_queries_running_and_the_coordinator_unto
     wait_for(lambda: len(_workers(cluster)) == 1, 120, "trino-worker2 gone from system.runtime.nodes")
     assert _workers(cluster) == [f"{addresses['trino-worker1']} active"]
     assert _coordinator_start(cluster) == coordinator, "the coordinator restarted"
-    assert "{count: 1, size: s-2vcpu-4gb}" in spec_file.read_text()
+    assert _worker_count(spec_file) == 1
     gone = subprocess.run(["docker", "inspect", f"{cluster.prefix}trino-worker2"], capture_output=True, check=False)
     assert gone.returncode != 0, "trino-worker2's container is still there"
 
