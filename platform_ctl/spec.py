@@ -1047,9 +1047,11 @@ def load_spec(path: Path, env: str | None = None) -> Spec:
     return parse_spec(text, path, expected)
 
 
-def parse_spec(text: str, path: Path, env: str | None) -> Spec:
-    """Validate the spec ``text`` as the content of ``path`` (named in errors), like :func:`load_spec`."""
-    expected = env
+def parse_spec(text: str, path: Path, expected: str | None) -> Spec:
+    """Validate the spec ``text`` as the content of ``path`` (named in errors), like :func:`load_spec`.
+
+    ``expected`` is the environment the spec must be named after (None: not checked).
+    """
     data = parse_yaml(text, path)
     if data is None:
         detail = "the file is empty; allowed: a mapping of spec keys (see `platform-ctl init`)"
