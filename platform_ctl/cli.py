@@ -12,13 +12,17 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from platform_ctl import __version__
 from platform_ctl.errors import PlatformCtlError
 from platform_ctl.params import debug_option, env_argument, json_option, project_dir_option
+
+if TYPE_CHECKING:
+    from platform_ctl.backups import HostReport
+    from platform_ctl.environment import Environment
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -298,7 +302,8 @@ _scale_command(
     "-N removes N hosts, N is the new total")
 
 
-def _show_repository_plan(environment: Any, as_json: bool, plan: Callable[[Any], str], title: str) -> None:
+def _show_repository_plan(environment: Environment, as_json: bool, plan: Callable[[HostReport], str],
+                          title: str) -> None:
     """``backup --check`` / ``restore --check``: the repository now and the plan per host."""
     from platform_ctl.backups import repository
     from platform_ctl.display import console, reporter, show_backups

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from platform_ctl.errors import InfrastructureError, PlatformCtlError
 from platform_ctl.events import Event, Reporter, discard
+from platform_ctl.paths import write_text_atomic
 
 if TYPE_CHECKING:
     from platform_ctl.environment import Environment
@@ -81,9 +82,7 @@ class PhaseState:
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2) + "\n")
-        tmp.replace(self.path)
+        write_text_atomic(self.path, json.dumps(self.data, indent=2) + "\n")
 
 
 def plan_phases(state: PhaseState, digest: str, from_phase: str | None) -> tuple[list[str], str | None]:

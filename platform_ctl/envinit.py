@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from platform_ctl.errors import PlatformCtlError, SpecError
-from platform_ctl.paths import Project, check_env_name
+from platform_ctl.paths import Project, check_env_name, write_text_atomic
 from platform_ctl.spec import DO_REGIONS, PROVIDERS, Spec, load_spec, parse_yaml
 from platform_ctl.vault import SECRET_KEYS, VaultStatus, ensure_vault
 
@@ -147,20 +147,14 @@ def init_environment(
     # The vault first: if an existing one cannot be opened, nothing else has been written yet.
     vault = ensure_vault(project, env)
     spec_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_text(spec_path, spec_text)
+    write_text_atomic(spec_path, spec_text)
     created.append(spec_path)
     if group_vars.exists() and not force:
         kept.append(group_vars)
     else:
         group_vars.parent.mkdir(parents=True, exist_ok=True)
-        _write_text(group_vars, render_group_vars(env, provider))
+        write_text_atomic(group_vars, render_group_vars(env, provider))
         created.append(group_vars)
     (created if vault.created else kept).append(vault.path)
     load_spec(spec_path, env=env)  # what was written is what deploy will read
     return InitResult(env=env, spec_path=spec_path, created=tuple(created), kept=tuple(kept), vault=vault)
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

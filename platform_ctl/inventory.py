@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from platform_ctl.access import ssh_options
+from platform_ctl.paths import write_text_atomic
 
 if TYPE_CHECKING:
     from platform_ctl.infra import Access, Host
@@ -77,9 +78,7 @@ def write_inventory(project: Project, spec: Spec, hosts: list[Host], access: Acc
     path = inventory_path(project, spec.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     body = yaml.safe_dump(build_inventory(spec, hosts, access, controller), sort_keys=False, default_flow_style=False)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(HEADER.format(spec=project.spec_path(spec.name).relative_to(project.root)) + body)
-    tmp.replace(path)
+    write_text_atomic(path, HEADER.format(spec=project.spec_path(spec.name).relative_to(project.root)) + body)
     link = path.parent / "group_vars"
     target = project.env_dir(spec.name) / "group_vars"
     if link.is_symlink() or link.exists():

@@ -94,3 +94,10 @@ def control_dir(state_dir: Path) -> Path:
 def config_dir() -> Path:
     """The user's configuration directory: vault passwords live here, outside any repository."""
     return _user_dir("PLATFORM_CONFIG_DIR", "XDG_CONFIG_HOME", ".config")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it and a rename: never half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

@@ -32,6 +32,7 @@ import yaml
 
 from platform_ctl.errors import InfrastructureError, PlatformCtlError
 from platform_ctl.events import Event, Reporter, discard
+from platform_ctl.paths import write_text_atomic
 
 if TYPE_CHECKING:
     from platform_ctl.environment import Environment
@@ -95,10 +96,7 @@ class Operation:
         return cls(**json.loads(path.read_text())) if path.exists() else None
 
     def save(self, state_dir: Path) -> None:
-        path = self.path(state_dir)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
-        tmp.replace(path)
+        write_text_atomic(self.path(state_dir), json.dumps(asdict(self), indent=2) + "\n")
 
     def unfinished(self, env: str) -> str:
         """The sentence that stops another command while this operation is unfinished."""
@@ -162,9 +160,9 @@ def plan_operation(env: Environment, command: str, group: str, count: str | None
 
 
 def _require_deployed(env: Environment) -> None:
-    deploy_state = env.state_dir / "deploy.json"
-    finished = deploy_state.exists() and json.loads(deploy_state.read_text()).get("finished")
-    if not env.inventory.exists() or not finished:
+    from platform_ctl.deploy import PhaseState
+
+    if not env.inventory.exists() or not PhaseState(env.state_dir / "deploy.json").data.get("finished"):
         raise PlatformCtlError(
             f"{env.name} is not fully deployed (no finished `platform-ctl deploy {env.name}`): deploy it first, "
             "then change its size", 2)
@@ -187,14 +185,12 @@ def _playbook_groups(phase: str) -> set[str]:
     return {pattern.strip() for play in plays for pattern in str(play.get("hosts", "")).split(",")}
 
 
-def _targets(phase: str, hosts: Sequence[Host | HostPlan], names: list[str], readers: bool) -> list[str]:
-    """Of ``names``, the hosts ``phase`` has a play for; plus, with ``readers``, its membership readers."""
+def _targets(phase: str, hosts: Sequence[Host | HostPlan], names: list[str]) -> list[str]:
+    """Of ``names``, the hosts ``phase`` has a play for; then the phase's membership readers."""
     groups = _playbook_groups(phase)
     chosen = [h.name for h in hosts if h.name in names and ("all" in groups or groups & set(h.groups))]
-    if readers:
-        wanted = set(MEMBERSHIP_READERS.get(phase, ()))
-        chosen += [h.name for h in hosts if wanted & set(h.groups) and h.name not in chosen]
-    return chosen
+    wanted = set(MEMBERSHIP_READERS.get(phase, ()))
+    return chosen + [h.name for h in hosts if wanted & set(h.groups) and h.name not in chosen]
 
 
 class _Runner:
@@ -229,9 +225,7 @@ class _Runner:
     def write_spec(self) -> dict[str, object]:
         text, _ = _spec_with_count(self.env, self.op.group, self.op.after)
         path = self.env.project.spec_path(self.env.name)
-        tmp = path.with_suffix(".yml.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        write_text_atomic(path, text)
         self.reload()
         return {"file": str(path.relative_to(self.env.project.root)), "key": f"groups.{self.op.group}.count",
                 "from": self.op.before, "to": self.op.after}
@@ -259,9 +253,6 @@ class _Runner:
             raise InfrastructureError(f"no SSH answer within 120s from: {', '.join(silent)}")
         return {}
 
-    def converge(self, phase: str, targets: list[str], tags: tuple[str, ...] = ()) -> dict[str, object]:
-        return self.playbook(phase, "base.yml" if phase == "membership" else f"{phase}.yml", targets, tags)
-
     def drain(self) -> dict[str, object]:
         live = [h.name for h in self.hosts() if h.name in self.op.removed]
         return self.playbook("drain", "ops/drain_trino_workers.yml", live) if live else {"hosts": []}
@@ -275,21 +266,22 @@ class _Runner:
             raise VerifyFailed(f"verify {self.env.name}: {result.failed_summary()}")
         return {"checks": sum(len(v) for v in result.by_host().values())}
 
-    def planned_hosts(self) -> list[HostPlan]:
-        """The hosts of the spec the operation ends with (it may be on disk already, when resuming)."""
+    @functools.cached_property
+    def target(self) -> Spec:
+        """The spec the operation ends with (already on disk when a resumed run had written it)."""
         if self.env.spec.count(self.op.group) == self.op.after:
-            return self.env.spec.hosts()
-        return _spec_with_count(self.env, self.op.group, self.op.after)[1].hosts()
+            return self.env.spec
+        return _spec_with_count(self.env, self.op.group, self.op.after)[1]
 
     def steps(self) -> list[Step]:
         from platform_ctl.deploy import PLAYBOOK_PHASES
 
-        op, planned = self.op, self.planned_hosts()
+        op, planned = self.op, self.target.hosts()
         changing = op.added or op.removed
         others = [h.name for h in planned if h.name not in op.added]
         membership = Step("membership", f"/etc/hosts and firewall allow-lists on {_names(others)} "
                           f"(base, --tags {','.join(BASE_MEMBERSHIP_TAGS)})",
-                          functools.partial(self.converge, "membership", others, BASE_MEMBERSHIP_TAGS))
+                          functools.partial(self.playbook, "membership", "base.yml", others, BASE_MEMBERSHIP_TAGS))
         steps = [Step("drain", f"graceful shutdown of Trino on {_names(op.removed)}", self.drain)] if op.removed else []
         steps += [
             Step("spec", f"set groups.{op.group}.count to {op.after}", self.write_spec),
@@ -300,10 +292,10 @@ class _Runner:
         if op.added:
             steps.append(Step("connect", f"wait for SSH on {_names(op.added)}", self.connect))
         for phase in PLAYBOOK_PHASES:
-            targets = _targets(phase, planned, op.added, readers=True)
+            targets = _targets(phase, planned, op.added)
             if targets:
                 steps.append(Step(phase, f"{phase}.yml on {_names(targets)}",
-                                  functools.partial(self.converge, phase, targets)))
+                                  functools.partial(self.playbook, phase, f"{phase}.yml", targets)))
             if phase == "base":
                 steps.append(membership)
         steps.append(Step("verify", "the shipped checks on every host", self.verify))
@@ -329,14 +321,12 @@ def scale(env: Environment, command: str, group: str, count: str | None, report:
     runner = _Runner(env, op, report)
     steps = runner.steps()
     result = ScaleResult(op, resumed, plan=[(s.name, s.what) for s in steps])
+    if not resumed:
+        env.backend.preflight(runner.target)
     if check:
         result.check_only = True
-        if not resumed:
-            new = _spec_with_count(env, group, op.after)[1]
-            env.backend.preflight(new)
         return result
     if not resumed:
-        env.backend.preflight(_spec_with_count(env, group, op.after)[1])
         op.save(env.state_dir)
     with recorded(env.state_dir, command, group=group, before=op.before, after=op.after,
                   added=op.added, removed=op.removed, resumed=resumed) as history:

@@ -93,22 +93,24 @@ def make_project(root: Path, env: str = ENV, vpc: str = VPC) -> dict:
     return spec
 
 
-def deploy_and_kill_mid_play(project: Path) -> Run:
-    """Start a deploy and SIGKILL its whole process group once the base play is changing hosts."""
+def run_and_kill(project: Path, args: tuple[str, ...], phase: str, results: int,
+                 statuses: tuple[str, ...] = ("ok", "changed")) -> Run:
+    """Run ``platform-ctl ARGS --json``; SIGKILL its process group at the ``results``-th host result
+    of ``phase`` with one of ``statuses``."""
     started = time.monotonic()
-    proc = subprocess.Popen([*CLI, "deploy", ENV, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen([*CLI, *args, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=_environ(project), start_new_session=True)
     lines = []
     assert proc.stdout is not None
-    changed_in_base = 0
+    seen = 0
     for line in proc.stdout:
         lines.append(line)
         if not line.startswith("{"):
             continue
         event = json.loads(line)
-        if event["phase"] == "base" and event["kind"] == "host_result" and event["status"] == "changed":
-            changed_in_base += 1
-            if changed_in_base >= 5:  # several hosts are in the middle of changing things
+        if event["phase"] == phase and event["kind"] == "host_result" and event["status"] in statuses:
+            seen += 1
+            if seen >= results:
                 os.killpg(proc.pid, signal.SIGKILL)
                 break
     proc.wait(timeout=60)
@@ -116,6 +118,11 @@ def deploy_and_kill_mid_play(project: Path) -> Run:
     run = Run(proc.returncode, "".join(lines), stderr, time.monotonic() - started)
     run.events = _events(run.stdout)
     return run
+
+
+def deploy_and_kill_mid_play(project: Path) -> Run:
+    """Start a deploy and SIGKILL it once the base play has changed things on several hosts."""
+    return run_and_kill(project, ("deploy", ENV), "base", 5, ("changed",))
 
 
 def _leftovers(env: str) -> list[str]:

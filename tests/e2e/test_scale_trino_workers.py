@@ -11,7 +11,6 @@ worker), for the tests after this file.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import threading
@@ -21,7 +20,7 @@ from types import TracebackType
 
 import pytest
 import yaml
-from conftest import CLI, Run, _environ, _events
+from conftest import run_and_kill
 from e2e_support import Cluster, wait_for
 
 from platform_ctl.history import read as read_history
@@ -81,26 +80,6 @@ def _workers(cluster: Cluster) -> list[str]:
     return sorted(f"{uri.split('//')[1].split('.ip:')[0].replace('-', '.')} {state}" for uri, state in rows)
 
 
-def _killed_in(deployed, args: tuple[str, ...], phase: str, results: int) -> Run:
-    """Run platform-ctl ``args`` and SIGKILL it at the ``results``-th host result of ``phase``."""
-    proc = subprocess.Popen([*CLI, *args, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_environ(deployed.project), start_new_session=True)
-    assert proc.stdout is not None
-    lines, seen = [], 0
-    for line in proc.stdout:
-        lines.append(line)
-        event = json.loads(line) if line.startswith("{") else {}
-        if event.get("phase") == phase and event.get("kind") == "host_result" and event.get("status") != "skipped":
-            seen += 1
-            if seen >= results:
-                os.killpg(proc.pid, signal.SIGKILL)
-                break
-    proc.wait(timeout=60)
-    run = Run(proc.returncode, "".join(lines), proc.stderr.read() if proc.stderr else "", 0)
-    run.events = _events(run.stdout)
-    return run
-
-
 @pytest.fixture(scope="module")
 def cluster(deployed) -> Cluster:
     return Cluster(deployed)
@@ -113,7 +92,7 @@ def test_a_worker_joins_and_leaves_with_queries_running_and_the_coordinator_unto
     assert len(_workers(cluster)) == 1
 
     with QueryLoop(cluster) as grow:
-        killed = _killed_in(deployed, ("scale-out", deployed.env, "trino_worker", "--count", "+1"), "base", 8)
+        killed = run_and_kill(deployed.project, ("scale-out", deployed.env, "trino_worker", "--count", "+1"), "base", 8)
         assert killed.rc == -signal.SIGKILL, killed.stderr[-2000:]
         interrupted = json.loads((state / "operation.json").read_text())
         assert interrupted["added"] == ["trino-worker2"]
@@ -149,7 +128,7 @@ def test_a_worker_joins_and_leaves_with_queries_running_and_the_coordinator_unto
 
     with QueryLoop(cluster) as shrink:
         # Killed while the worker is being drained (after its first task there), then finished.
-        killed = _killed_in(deployed, ("scale-in", deployed.env, "trino_worker", "--count", "-1"), "drain", 1)
+        killed = run_and_kill(deployed.project, ("scale-in", deployed.env, "trino_worker", "--count", "-1"), "drain", 1)
         assert killed.rc == -signal.SIGKILL, killed.stderr[-2000:]
         assert json.loads((state / "operation.json").read_text())["completed"] == []
         removed = deployed.cli("scale-in", deployed.env, "trino_worker", "--json")

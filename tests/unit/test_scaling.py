@@ -151,11 +151,11 @@ def _host(name: str, *groups: str) -> Host:
 def test_a_phase_runs_on_new_hosts_it_has_plays_for_and_on_its_membership_readers() -> None:
     hosts = [_host("trino-coord1", "trino_coordinator"), _host("trino-worker2", "trino_worker"),
              _host("pg1", "postgres"), _host("mon1", "monitoring"), _host("minio1", "minio")]
-    assert _targets("base", hosts, ["trino-worker2"], readers=True) == ["trino-worker2"]
-    assert _targets("storage", hosts, ["trino-worker2"], readers=True) == []
-    assert _targets("metadata", hosts, ["trino-worker2"], readers=True) == ["pg1"]
-    assert _targets("query", hosts, ["trino-worker2"], readers=True) == ["trino-worker2"]
-    assert _targets("monitoring", hosts, ["trino-worker2"], readers=True) == ["mon1"]
+    assert _targets("base", hosts, ["trino-worker2"]) == ["trino-worker2"]
+    assert _targets("storage", hosts, ["trino-worker2"]) == []
+    assert _targets("metadata", hosts, ["trino-worker2"]) == ["pg1"]
+    assert _targets("query", hosts, ["trino-worker2"]) == ["trino-worker2"]
+    assert _targets("monitoring", hosts, ["trino-worker2"]) == ["mon1"]
 
 
 def test_history_records_start_steps_and_failure(tmp_path: Path) -> None:
