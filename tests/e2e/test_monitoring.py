@@ -41,6 +41,8 @@ JOB_GROUPS = {
 ALERT_FOR = 60
 SCRAPE_INTERVAL = 15
 EVALUATION_INTERVAL = 15
+#: How long MinIO serves `minio_cluster_nodes_offline_total` from its cache.
+MINIO_NODE_HEALTH_CACHE = 60
 #: The failed scrape of a stopped host (its address stops answering ARP: about 3 s) plus this
 #: test's polling (every 2 s, an SSH round trip each).
 SLACK = 10
@@ -134,9 +136,10 @@ def test_a_stopped_minio_host_fires_host_down_and_minio_offline_then_resolves(de
         # one evaluation interval until a rule evaluation sees that sample.
         bound = ALERT_FOR + SCRAPE_INTERVAL + EVALUATION_INTERVAL + SLACK
         assert seen["HostDown"] <= bound, seen
-        # The offline count comes from a surviving MinIO node, which must first notice the lost peer
-        # itself: one more scrape interval (measured here 2026-11-26: 101 s, against 100 s above).
-        assert seen["MinIONodeOffline"] <= bound + SCRAPE_INTERVAL, seen
+        # The offline count comes from the surviving MinIO nodes, which serve their node-health group
+        # from a cache refreshed at most once a minute (getNodeHealthMetrics in MinIO's
+        # cmd/metrics-v2.go): up to that much later (measured here 2026-11-26: 101 s and 121 s).
+        assert seen["MinIONodeOffline"] <= bound + MINIO_NODE_HEALTH_CACHE, seen
         _status_and_backup_with_the_host_down(deployed)
     finally:
         subprocess.run(["docker", "start", container], check=True, capture_output=True, timeout=120)
