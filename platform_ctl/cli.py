@@ -294,7 +294,8 @@ def _scale_command(command: str, doc: str, example: str) -> None:
 
 _scale_command(
     "scale-out",
-    "Add hosts to GROUP (trino_worker, apps) with the platform serving; run again to finish an interrupted run.",
+    "Add hosts to GROUP (trino_worker, apps; minio: a new server pool, all nodes restarted together) with the "
+    "platform serving; run again to finish an interrupted run.",
     "+N adds N hosts, N is the new total")
 _scale_command(
     "scale-in",

@@ -145,6 +145,9 @@ def show_scale(env: str, result: ScaleResult) -> None:
         text = ", ".join(f"{h}={n}" for h, n in sorted(changed.items())) if changed else what
         table.add_row(name, f"{result.durations.get(name, 0):.1f}", text)
     console.print(table)
+    if result.minio_restart:
+        console.print(f"MinIO: {result.minio_restart['nodes']:.0f} nodes restarted together; unavailable (no write "
+                      f"quorum) for {result.minio_restart['unavailable_s']:.1f} s")
     members = [h.name for h in result.hosts if op.group in h.groups]
     console.print(f"{op.group}: {', '.join(members) or 'no hosts'}; recorded in .platform/{env}/history.jsonl")
 

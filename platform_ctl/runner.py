@@ -41,6 +41,8 @@ class PlaybookResult:
     #: What the roles asked to be shown in the summary: ``set_stats`` of ``platform_notices`` (a list
     #: of sentences, aggregated over the hosts), e.g. an install skipped on purpose.
     notices: list[str] = field(default_factory=list)
+    #: Every ``set_stats`` value of the run (aggregated over the hosts), ``platform_notices`` included.
+    data: dict[str, Any] = field(default_factory=dict)
 
     @property
     def changed(self) -> int:
@@ -117,6 +119,7 @@ def run_playbook(
     stats: dict[str, HostStats] = {}
     failures: list[tuple[str, str, str]] = []
     notices: list[str] = []
+    stats_data: dict[str, Any] = {}
 
     def on_event(ev: dict[str, Any]) -> bool:
         name = ev.get("event", "")
@@ -141,7 +144,8 @@ def run_playbook(
                               ("dark", "unreachable"), ("skipped", "skipped")):
                 for h, n in (data.get(key) or {}).items():
                     setattr(stats.setdefault(h, HostStats()), attr, n)
-            for notice in (data.get("artifact_data") or {}).get("platform_notices") or []:
+            stats_data.update(data.get("artifact_data") or {})
+            for notice in stats_data.get("platform_notices") or []:
                 if notice not in notices:
                     notices.append(str(notice))
         return True
@@ -164,7 +168,7 @@ def run_playbook(
         suppress_env_files=True,
     )
     log_dir = Path(result.config.artifact_dir)
-    outcome = PlaybookResult(playbook, result.status, result.rc, log_dir, stats, failures, notices)
+    outcome = PlaybookResult(playbook, result.status, result.rc, log_dir, stats, failures, notices, stats_data)
     report(Event("stats", phase=phase, data={"stats": {h: vars(s) for h, s in stats.items()}}))
     if result.rc != 0 or result.status != "successful":
         if not failures:

@@ -40,13 +40,19 @@ if TYPE_CHECKING:
     from platform_ctl.infra import Access, Host
     from platform_ctl.spec import HostPlan, Spec
 
-#: Groups scale-out grows. MinIO grows by server pools, which it does not do yet (see the README).
-SCALE_OUT_GROUPS: tuple[str, ...] = ("trino_worker", "apps")
+#: Groups scale-out grows. MinIO grows by one server pool per run (`--count` is the pool's size).
+SCALE_OUT_GROUPS: tuple[str, ...] = ("trino_worker", "apps", "minio")
 #: Groups scale-in shrinks: hosts without data, whose work can be drained first.
 SCALE_IN_GROUPS: tuple[str, ...] = ("trino_worker",)
-#: Playbook phases whose plays on *other* groups read group membership, and those groups:
-#: pg_hba.conf admits client groups by host (metadata), Prometheus scrapes every host (monitoring).
-MEMBERSHIP_READERS: dict[str, tuple[str, ...]] = {"metadata": ("postgres",), "monitoring": ("monitoring",)}
+#: Playbook phases whose plays read group membership: phase -> {the group whose hosts read it: the
+#: groups they read (None: every group)}. pg_hba.conf admits client groups by host (metadata),
+#: Prometheus scrapes every host (monitoring), and every MinIO node's server command line lists
+#: every MinIO host (storage), so a new pool restarts the whole cluster in one step.
+MEMBERSHIP_READERS: dict[str, dict[str, tuple[str, ...] | None]] = {
+    "metadata": {"postgres": None},
+    "monitoring": {"monitoring": None},
+    "storage": {"minio": ("minio",)},
+}
 #: The base concerns built from the inventory's host list, re-applied on every other host (Ansible
 #: also runs the tasks tagged ``always`` with them: base's preflight checks).
 BASE_MEMBERSHIP_TAGS: tuple[str, ...] = ("base_hosts", "base_firewall")
@@ -125,6 +131,8 @@ class ScaleResult:
     durations: dict[str, float] = field(default_factory=dict)
     changed: dict[str, dict[str, int]] = field(default_factory=dict)
     hosts: list[Host] = field(default_factory=list)
+    #: roles/minio's measure of a simultaneous restart: nodes restarted, seconds without write quorum.
+    minio_restart: dict[str, float] = field(default_factory=dict)
     check_only: bool = False
     plan: list[tuple[str, str]] = field(default_factory=list)
 
@@ -144,6 +152,8 @@ def plan_operation(env: Environment, command: str, group: str, count: str | None
         raise PlatformCtlError(f"{command} {env.name} {group}: give --count (e.g. --count {example})", 2)
     _require_deployed(env)
     after = target_count(command, group, count, env.spec.count(group))
+    if group == "minio":
+        _check_new_pool(env.spec, count, after - env.spec.count(group))
     if group == "trino_worker" and 0 in (env.spec.count(group), after):
         # roles/trino: the coordinator schedules work on itself exactly when there are no workers.
         raise PlatformCtlError(
@@ -159,6 +169,21 @@ def plan_operation(env: Environment, command: str, group: str, count: str | None
                      removed=[n for n in order if n not in after_names]), False
 
 
+def _check_new_pool(spec: Spec, count: str, size: int) -> None:
+    """MinIO grows by a server pool of ``size`` hosts: it must form erasure sets of the parity."""
+    from platform_ctl.spec import ERASURE_SET_SIZES, erasure_set_size, pool_size_problem
+
+    parity = spec.minio_parity()
+    valid = [n for n in range(ERASURE_SET_SIZES.start, 33) if (erasure_set_size(n) or 0) >= 2 * parity]
+    allowed = (f"allowed: +N, the size of the new server pool (pools now {list(spec.minio_pools())}): "
+               f"{', '.join(f'+{n}' for n in valid[:8])}, ... (erasure sets of 4 to 16 drives, parity EC:{parity})")
+    problem, set_size = pool_size_problem(size), erasure_set_size(size)
+    if problem is None and set_size is not None and set_size < 2 * parity:
+        problem = f"a pool of {size} hosts has erasure sets of {set_size} drives, too small for EC:{parity}"
+    if problem:
+        raise PlatformCtlError(f"--count {count}: MinIO grows by whole server pools, and {problem}; {allowed}", 2)
+
+
 def _require_deployed(env: Environment) -> None:
     from platform_ctl.deploy import PhaseState
 
@@ -169,11 +194,16 @@ def _require_deployed(env: Environment) -> None:
 
 
 def _spec_with_count(env: Environment, group: str, count: int) -> tuple[str, Spec]:
-    """The spec file's text with the new count, and that spec validated (one-line error otherwise)."""
-    from platform_ctl.spec import parse_spec, with_group_count
+    """The spec file's text with the new count, and that spec validated (one-line error otherwise).
+
+    MinIO's new hosts are a new server pool, appended to ``minio.pools``.
+    """
+    from platform_ctl.spec import parse_spec, with_group_count, with_minio_pools
 
     path = env.project.spec_path(env.name)
     text = with_group_count(path.read_text(encoding="utf-8"), path, group, count)
+    if group == "minio":
+        text = with_minio_pools(text, [*env.spec.minio_pools(), count - env.spec.count(group)])
     return text, parse_spec(text, path, env.name)
 
 
@@ -185,11 +215,11 @@ def _playbook_groups(phase: str) -> set[str]:
     return {pattern.strip() for play in plays for pattern in str(play.get("hosts", "")).split(",")}
 
 
-def _targets(phase: str, hosts: Sequence[Host | HostPlan], names: list[str]) -> list[str]:
-    """Of ``names``, the hosts ``phase`` has a play for; then the phase's membership readers."""
+def _targets(phase: str, hosts: Sequence[Host | HostPlan], names: list[str], group: str) -> list[str]:
+    """Of ``names``, the hosts ``phase`` has a play for; then the phase's readers of ``group``."""
     groups = _playbook_groups(phase)
     chosen = [h.name for h in hosts if h.name in names and ("all" in groups or groups & set(h.groups))]
-    wanted = set(MEMBERSHIP_READERS.get(phase, ()))
+    wanted = {reader for reader, read in MEMBERSHIP_READERS.get(phase, {}).items() if read is None or group in read}
     return chosen + [h.name for h in hosts if wanted & set(h.groups) and h.name not in chosen]
 
 
@@ -219,7 +249,11 @@ class _Runner:
 
         result = run_playbook(playbook, self.env.inventory, self.env.state_dir, self.report, phase,
                               vault_password_file=self.env.vault_password_file(), limit=",".join(limit), tags=tags)
-        return {"hosts": limit, "changed": {h: s.changed for h, s in result.stats.items()}}
+        details: dict[str, object] = {"hosts": limit, "changed": {h: s.changed for h, s in result.stats.items()}}
+        restart = result.data.get("platform_minio_restart")
+        if restart:  # roles/minio: the nodes restarted together, and the window measured
+            details["minio_restart"] = {"nodes": int(restart["nodes"]), "unavailable_s": float(restart["seconds"])}
+        return details
 
     # -- steps ---------------------------------------------------------------------------------
     def write_spec(self) -> dict[str, object]:
@@ -292,7 +326,7 @@ class _Runner:
         if op.added:
             steps.append(Step("connect", f"wait for SSH on {_names(op.added)}", self.connect))
         for phase in PLAYBOOK_PHASES:
-            targets = _targets(phase, planned, op.added)
+            targets = _targets(phase, planned, op.added, op.group)
             if targets:
                 steps.append(Step(phase, f"{phase}.yml on {_names(targets)}",
                                   functools.partial(self.playbook, phase, f"{phase}.yml", targets)))
@@ -356,5 +390,11 @@ def _run_step(step: Step, runner: _Runner, result: ScaleResult, history: History
     changed = details.get("changed")
     if isinstance(changed, dict):
         result.changed[step.name] = changed
+    restart = details.get("minio_restart")
+    if isinstance(restart, dict):
+        result.minio_restart = restart
+        report(Event("message", phase=step.name, data=restart,
+                     message=f"MinIO unavailable for {restart['unavailable_s']:.1f} s while its {restart['nodes']} "
+                             "nodes restarted together"))
     history.step(step.name, seconds=round(seconds, 1), **details)
     report(Event("phase_done", phase=step.name, data={"seconds": seconds}))

@@ -16,7 +16,7 @@ import hashlib
 import ipaddress
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -253,6 +253,17 @@ def erasure_set_size(drives: int) -> int | None:
     return max(sizes) if sizes and drives > 0 else None
 
 
+def pool_size_problem(hosts: int) -> str | None:
+    """Why ``hosts`` cannot be one MinIO server pool (one drive per host), or None if it can."""
+    if hosts < ERASURE_SET_SIZES.start:
+        return (f"a pool of {hosts} hosts is smaller than MinIO's smallest erasure set "
+                f"({ERASURE_SET_SIZES.start} drives)")
+    if erasure_set_size(hosts) is None:
+        return (f"a pool of {hosts} hosts cannot form erasure sets (no set size from {ERASURE_SET_SIZES.start} "
+                f"to {ERASURE_SET_SIZES.stop - 1} divides {hosts})")
+    return None
+
+
 def default_parity(set_size: int) -> int:
     """MinIO's default STANDARD parity for a set size (``getDefaultParityBlocks``)."""
     if set_size <= 1:
@@ -332,9 +343,15 @@ class _Model(BaseModel):
 
 
 class MinioSpec(_Model):
-    """MinIO settings: ``parity`` is the erasure parity EC:N (null: MinIO's default for the set)."""
+    """MinIO settings.
+
+    ``parity`` is the erasure parity EC:N (null: MinIO's default for the first pool's set).
+    ``pools`` splits ``groups.minio.count`` into server pools, in host order (null: one pool of
+    every host); MinIO grows by adding a pool, which ``scale-out ENV minio`` does.
+    """
 
     parity: StrictInt | None = None
+    pools: tuple[StrictInt, ...] | None = None
 
 
 class DockerSpec(_Model):
@@ -641,25 +658,43 @@ class Spec(_Model):
             if self.state != StateSpec():
                 raise _fail("only for provider digitalocean (local keeps no OpenTofu state)",
                             "omit it for a local environment", key="state")
-        self._check_parity()
+        self._check_minio()
         self._check_names()
         self._check_vpc_capacity()
         return self
 
-    def _check_parity(self) -> None:
+    def _check_minio(self) -> None:
+        """Each server pool forms erasure sets, and the parity fits the smallest set of any pool."""
         count = self.count("minio")
-        set_size = erasure_set_size(count)
-        if set_size is None or self.minio.parity is None:
+        if count == 0:
             return
-        most = set_size // 2
-        parity = self.minio.parity
-        if not 1 <= parity <= most:
-            what = (
-                f"EC:{parity} is more than half of MinIO's erasure set of {set_size} drives ({count} hosts)"
-                if parity > most
-                else f"EC:{parity} leaves no redundancy"
+        pools = self.minio_pools()
+        if self.minio.pools is not None:
+            if not pools or sum(pools) != count:
+                raise _fail(f"{list(pools)} adds up to {sum(pools)} hosts, but groups.minio.count is {count}",
+                            _ALLOWED["minio.pools"], key="minio.pools")
+            for size in pools:
+                problem = pool_size_problem(size)
+                if problem:
+                    raise _fail(f"{list(pools)}: {problem}", _ALLOWED["minio.pools"], key="minio.pools")
+        elif erasure_set_size(count) is None:
+            nearest = " or ".join(map(str, _nearest_erasure_counts(count)))
+            raise _fail(
+                f"{count} hosts cannot form MinIO erasure sets (no set size from {ERASURE_SET_SIZES.start} to "
+                f"{ERASURE_SET_SIZES.stop - 1} divides {count})",
+                f"{GROUP_RULES['minio'].count_allowed()}; nearest: {nearest}",
+                key="groups.minio.count",
             )
-            raise _fail(what, f"1..{most} (null: MinIO's default EC:{default_parity(set_size)})", key="minio.parity")
+        set_size = min(erasure_set_size(size) or 0 for size in pools)
+        most, parity = set_size // 2, self.minio_parity()
+        if not 1 <= parity <= most:
+            where = f"{count} hosts" if len(pools) == 1 else f"the smallest of pools {list(pools)}"
+            given = f"EC:{parity}" if self.minio.parity is not None else f"null (the first pool's default EC:{parity})"
+            what = (f"{given} is more than half of MinIO's erasure set of {set_size} drives ({where})"
+                    if parity > most else f"{given} leaves no redundancy")
+            default = default_parity(self.minio_erasure_set_size())
+            raise _fail(what, f"1..{most}" + (f" (null: MinIO's default EC:{default})" if default <= most else ""),
+                        key="minio.parity")
 
     def _check_names(self) -> None:
         owner: dict[str, str] = {}
@@ -757,14 +792,23 @@ class Spec(_Model):
         """Memory of all planned hosts together (the local backend checks it against the machine)."""
         return sum(host.size.memory_mb for host in self.hosts())
 
+    def minio_pools(self) -> tuple[int, ...]:
+        """The MinIO server pools' host counts, in host order (one pool of every host by default)."""
+        if self.minio.pools is not None:
+            return self.minio.pools
+        return (self.count("minio"),) if self.count("minio") else ()
+
     def minio_erasure_set_size(self) -> int:
-        """The erasure set size MinIO will pick for this spec's MinIO hosts."""
-        size = erasure_set_size(self.count("minio"))
+        """The erasure set size MinIO picks for the first pool (the one the default parity is for)."""
+        size = erasure_set_size(self.minio_pools()[0])
         assert size is not None  # guaranteed by validation
         return size
 
     def minio_parity(self) -> int:
-        """The effective MinIO parity: the spec's, else MinIO's default for the set size."""
+        """The effective MinIO parity: the spec's, else MinIO's default for the first pool's sets.
+
+        Taken from the first pool so that adding a pool never changes the parity of the cluster.
+        """
         if self.minio.parity is not None:
             return self.minio.parity
         return default_parity(self.minio_erasure_set_size())
@@ -781,14 +825,6 @@ def _check_group(name: str, rule: GroupRule, group: GroupSpec) -> None:
         if rule.erasure_coded and count < rule.min_count:
             what += f" is fewer than MinIO's smallest erasure set ({ERASURE_SET_SIZES.start} drives)"
         raise _fail(what, rule.count_allowed(), key=f"{key}.count")
-    if rule.erasure_coded and count and erasure_set_size(count) is None:
-        nearest = " or ".join(map(str, _nearest_erasure_counts(count)))
-        raise _fail(
-            f"{count} hosts cannot form MinIO erasure sets (no set size from {ERASURE_SET_SIZES.start} to "
-            f"{ERASURE_SET_SIZES.stop - 1} divides {count})",
-            f"{rule.count_allowed()}; nearest: {nearest}",
-            key=f"{key}.count",
-        )
     if rule.volume == "required" and group.volume_gb is None:
         raise _fail(
             f"missing, but {name} hosts keep their data on a block volume",
@@ -839,8 +875,10 @@ _ALLOWED: dict[str, str] = {
     "state.region": "the bucket's region; us-east-1 for DigitalOcean Spaces",
     "state.lock": "true (a lock object beside the state, OpenTofu's S3 locking) or false",
     "versions": "a mapping of component to version; components: " + ", ".join(VERSION_FORMATS),
-    "minio": "a mapping with the key parity",
+    "minio": "a mapping with the keys parity and pools",
     "minio.parity": "null (MinIO's default) or an integer from 1 to half the erasure set size",
+    "minio.pools": ("null (one pool of every MinIO host) or a list of pool sizes adding up to groups.minio.count, "
+                    "each of 4 or more hosts divisible by an erasure set size from 4 to 16, e.g. [4, 4]"),
     "docker": "a mapping with the keys extra_groups and admin_access",
     "docker.extra_groups": ("a list of other groups whose hosts also run Docker Engine (apps hosts always do): "
                             + ", ".join(g for g in GROUP_RULES if g != "apps")),
@@ -1077,6 +1115,15 @@ def parse_spec(text: str, path: Path, expected: str | None) -> Spec:
     return spec
 
 
+def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    """The value node of ``key`` in a YAML mapping node, or None."""
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+                return value_node
+    return None
+
+
 def with_group_count(text: str, path: Path, group: str, count: int) -> str:
     """The spec ``text`` with ``groups.<group>.count`` set to ``count``, every other byte unchanged.
 
@@ -1084,26 +1131,43 @@ def with_group_count(text: str, path: Path, group: str, count: int) -> str:
     as they wrote them; the result must still be validated (:func:`parse_spec`).
     """
     root = yaml.compose(text, Loader=StrictSafeLoader)
-
-    def child(node: yaml.Node | None, key: str) -> yaml.Node | None:
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
-                    return value_node
-        return None
-
-    node = child(child(child(root, "groups"), group), "count")
+    node = _child(_child(_child(root, "groups"), group), "count")
     if not isinstance(node, yaml.ScalarNode):
         raise SpecError(path, f"groups.{group}.count", f"not given; allowed: {_ALLOWED['groups']}")
     start, end = node.start_mark.index, node.end_mark.index
     return text[:start] + str(count) + text[end:]
 
 
+def with_minio_pools(text: str, pools: Sequence[int]) -> str:
+    """The spec ``text`` with ``minio.pools`` set to ``pools`` (flow style), every other byte unchanged.
+
+    An existing ``pools`` value is replaced in place; otherwise the key is added as the first key of
+    the ``minio`` mapping (block or flow), or a ``minio`` mapping is appended.
+    """
+    value = "[" + ", ".join(str(int(size)) for size in pools) + "]"
+    root = yaml.compose(text, Loader=StrictSafeLoader)
+    minio = _child(root, "minio")
+    existing = _child(minio, "pools")
+    if existing is not None:
+        start, end = existing.start_mark.index, existing.end_mark.index
+        return text[:start] + value + text[end:]
+    if isinstance(minio, yaml.MappingNode) and minio.flow_style:
+        inside = minio.start_mark.index + 1  # after "{"
+        return text[:inside] + f"pools: {value}" + (", " if minio.value else "") + text[inside:]
+    if isinstance(minio, yaml.MappingNode) and minio.value:
+        first = minio.value[0][0].start_mark
+        return text[:first.index] + f"pools: {value}\n" + " " * first.column + text[first.index:]
+    if minio is not None:  # `minio:` with no value
+        start, end = minio.start_mark.index, minio.end_mark.index
+        return text[:start] + ("" if text[start - 1:start] == " " else " ") + f"{{pools: {value}}}" + text[end:]
+    return text + ("" if text.endswith("\n") or not text else "\n") + f"minio:\n  pools: {value}\n"
+
+
 def spec_digest(spec: Spec) -> str:
     """A stable sha256 of what the spec deploys, for change detection.
 
     Normalised so that equivalent specs hash alike: absent groups and groups of count 0, a default
-    name prefix given or not, and MinIO's default parity given or not.
+    name prefix given or not, and MinIO's default parity or single pool given or not.
     """
     data = spec.model_dump(mode="json")
     data["groups"] = {
@@ -1111,6 +1175,6 @@ def spec_digest(spec: Spec) -> str:
         for group in GROUP_RULES
         if spec.count(group) > 0
     }
-    data["minio"] = {**data["minio"], "parity": spec.minio_parity()}
+    data["minio"] = {**data["minio"], "parity": spec.minio_parity(), "pools": list(spec.minio_pools())}
     payload = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(payload.encode()).hexdigest()

@@ -44,5 +44,6 @@ def test_inventory_carries_minio_parity_and_controller_inputs(tmp_path: Path) ->
     inv = build_inventory(spec, [], access, controller)["all"]["vars"]
 
     assert inv["platform_minio_parity"] == 2  # minio.parity of the local spec
+    assert inv["platform_minio_pools"] == [4]  # one pool of every MinIO host
     assert inv["platform_pki"] == {"ca_certificate": "/ca.crt"}
     assert inv["platform_artifacts"]["minio"]["sha256"] == "0" * 64

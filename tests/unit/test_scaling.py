@@ -14,7 +14,7 @@ from platform_ctl.history import read as read_history
 from platform_ctl.history import recorded
 from platform_ctl.infra import Host
 from platform_ctl.paths import COLLECTION_ROOT, Project
-from platform_ctl.scaling import Operation, _targets, plan_operation, scale, target_count
+from platform_ctl.scaling import Operation, _spec_with_count, _targets, plan_operation, scale, target_count
 from platform_ctl.spec import SIZES, parse_spec, with_group_count
 
 LOCAL_SPEC = COLLECTION_ROOT / "inventories/local/platform.yml"
@@ -92,8 +92,8 @@ def test_scale_refuses_an_environment_not_deployed(env: Environment) -> None:
 
 
 @pytest.mark.parametrize(("command", "group", "allowed"), [
-    ("scale-out", "minio", "trino_worker, apps"), ("scale-out", "postgres", "trino_worker, apps"),
-    ("scale-in", "apps", "trino_worker"),
+    ("scale-out", "postgres", "trino_worker, apps, minio"), ("scale-in", "apps", "trino_worker"),
+    ("scale-in", "minio", "trino_worker"),
 ])
 def test_scale_refuses_a_group_it_does_not_change(env: Environment, command: str, group: str, allowed: str) -> None:
     _deployed(env)
@@ -150,12 +150,53 @@ def _host(name: str, *groups: str) -> Host:
 
 def test_a_phase_runs_on_new_hosts_it_has_plays_for_and_on_its_membership_readers() -> None:
     hosts = [_host("trino-coord1", "trino_coordinator"), _host("trino-worker2", "trino_worker"),
-             _host("pg1", "postgres"), _host("mon1", "monitoring"), _host("minio1", "minio")]
-    assert _targets("base", hosts, ["trino-worker2"]) == ["trino-worker2"]
-    assert _targets("storage", hosts, ["trino-worker2"]) == []
-    assert _targets("metadata", hosts, ["trino-worker2"]) == ["pg1"]
-    assert _targets("query", hosts, ["trino-worker2"]) == ["trino-worker2"]
-    assert _targets("monitoring", hosts, ["trino-worker2"]) == ["mon1"]
+             _host("pg1", "postgres"), _host("mon1", "monitoring"), _host("minio1", "minio"),
+             _host("minio5", "minio")]
+    assert _targets("base", hosts, ["trino-worker2"], "trino_worker") == ["trino-worker2"]
+    assert _targets("storage", hosts, ["trino-worker2"], "trino_worker") == []
+    assert _targets("metadata", hosts, ["trino-worker2"], "trino_worker") == ["pg1"]
+    assert _targets("query", hosts, ["trino-worker2"], "trino_worker") == ["trino-worker2"]
+    assert _targets("monitoring", hosts, ["trino-worker2"], "trino_worker") == ["mon1"]
+    # Every MinIO node lists every MinIO host: a new pool reconfigures (and restarts) all of them.
+    assert _targets("storage", hosts, ["minio5"], "minio") == ["minio5", "minio1"]
+    assert _targets("query", hosts, ["minio5"], "minio") == []
+
+
+@pytest.mark.parametrize(("count", "error"), [
+    ("+1", "a pool of 1 hosts is smaller than MinIO's smallest erasure set (4 drives)"),
+    ("7", "a pool of 3 hosts is smaller than MinIO's smallest erasure set (4 drives)"),
+    ("+17", "a pool of 17 hosts cannot form erasure sets (no set size from 4 to 16 divides 17)"),
+])
+def test_minio_grows_by_a_whole_server_pool_or_refuses_in_one_line(env: Environment, count: str, error: str) -> None:
+    _deployed(env)
+    before = env.project.spec_path("local").read_text()
+    with pytest.raises(PlatformCtlError) as err:
+        plan_operation(env, "scale-out", "minio", count)
+    message = err.value.message
+    assert message.startswith(f"--count {count}: MinIO grows by whole server pools, and {error}; allowed: +N, the "
+                              "size of the new server pool (pools now [4]): +4, +5, +6, +7, +8, +9, +10, +11, ...")
+    assert "\n" not in message
+    assert env.project.spec_path("local").read_text() == before
+
+
+def test_minio_scale_out_adds_a_pool_and_restarts_the_whole_cluster(env: Environment,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    _deployed(env)
+    monkeypatch.setattr(type(env.backend), "preflight", lambda self, spec: None)
+    result = scale(env, "scale-out", "minio", "+4", check=True)
+    assert result.operation.added == ["minio5", "minio6", "minio7", "minio8"]
+    plan = dict(result.plan)
+    assert plan["spec"] == "set groups.minio.count to 8"
+    assert plan["storage"] == "storage.yml on minio5, minio6, minio7 and 5 more"
+    assert plan["membership"].startswith("/etc/hosts and firewall allow-lists on trino-coord1, ")
+    text, spec = _spec_with_count(env, "minio", 8)
+    assert spec.minio_pools() == (4, 4)
+    assert spec.minio_parity() == 2
+    # Only the count and the new pools line differ from the shipped file; its comments stay.
+    old = env.project.spec_path("local").read_text().splitlines()
+    new = text.splitlines()
+    assert [line for line in new if line not in old] == ["  pools: [4, 4]",
+                                                         "  minio: {count: 8, size: s-1vcpu-1gb, volume_gb: 10}"]
 
 
 def test_history_records_start_steps_and_failure(tmp_path: Path) -> None:

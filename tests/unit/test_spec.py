@@ -18,7 +18,9 @@ from platform_ctl.spec import (
     default_parity,
     erasure_set_size,
     load_spec,
+    parse_spec,
     spec_digest,
+    with_minio_pools,
 )
 
 SPECS = Path(__file__).parent / "specs"
@@ -35,6 +37,8 @@ TOP_KEYS = (
     "allow_volume_deletion, api_endpoint, state, versions, minio, docker, groups"
 )
 MINIO_COUNTS = "4 or more hosts, divisible by an erasure set size from 4 to 16 (e.g. 4, 6, 8, 12, 16)"
+POOLS = ("null (one pool of every MinIO host) or a list of pool sizes adding up to groups.minio.count, each of 4 or "
+         "more hosts divisible by an erasure set size from 4 to 16, e.g. [4, 4]")
 
 #: bad spec file -> the error after "<path>: ". Every file is loaded as environment "local".
 BAD_SPECS: dict[str, str] = {
@@ -140,6 +144,23 @@ BAD_SPECS: dict[str, str] = {
     "parity_too_high.yml": (
         "minio.parity: EC:3 is more than half of MinIO's erasure set of 4 drives (4 hosts); "
         "allowed: 1..2 (null: MinIO's default EC:2)"
+    ),
+    "pools_parity_too_high.yml": (
+        "minio.parity: EC:3 is more than half of MinIO's erasure set of 4 drives (the smallest of pools [8, 4]); "
+        "allowed: 1..2"
+    ),
+    "pools_default_parity_too_high.yml": (
+        "minio.parity: null (the first pool's default EC:4) is more than half of MinIO's erasure set of 4 drives "
+        "(the smallest of pools [8, 4]); allowed: 1..2"
+    ),
+    "pools_sum_mismatch.yml": f"minio.pools: [4, 4] adds up to 8 hosts, but groups.minio.count is 12; allowed: {POOLS}",
+    "pools_pool_of_three.yml": (
+        "minio.pools: [4, 3]: a pool of 3 hosts is smaller than MinIO's smallest erasure set (4 drives); "
+        f"allowed: {POOLS}"
+    ),
+    "pools_pool_of_seventeen.yml": (
+        "minio.pools: [4, 17]: a pool of 17 hosts cannot form erasure sets (no set size from 4 to 16 divides 17); "
+        f"allowed: {POOLS}"
     ),
     "unknown_version_component.yml": (
         "versions.trinodb: unknown component (did you mean 'trino'?); "
@@ -268,6 +289,34 @@ def test_minimal_spec_takes_defaults() -> None:
     # 6 drives: one set of 6, MinIO's default parity EC:3.
     assert spec.minio_erasure_set_size() == 6
     assert spec.minio_parity() == 3
+
+
+def test_minio_pools_split_the_hosts_and_keep_the_first_pools_parity() -> None:
+    data = _local_data()
+    data["minio"] = {"parity": None, "pools": [4, 8]}
+    data["groups"]["minio"]["count"] = 12
+    spec = parse_spec(yaml.safe_dump(data), Path("platform.yml"), "local")
+    assert spec.minio_pools() == (4, 8)
+    # MinIO takes the default parity of the first pool for every pool (newErasureServerPools).
+    assert spec.minio_parity() == 2
+    single = load_spec(INVENTORIES / "local" / "platform.yml", env="local")
+    assert single.minio_pools() == (4,)
+    # An explicit single pool is the same deployment as none given.
+    data = _local_data()
+    data["minio"]["pools"] = [4]
+    assert spec_digest(parse_spec(yaml.safe_dump(data), Path("platform.yml"), "local")) == spec_digest(single)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("minio:\n  parity: 2  # EC:2\ngroups: {}\n", "minio:\n  pools: [4, 4]\n  parity: 2  # EC:2\ngroups: {}\n"),
+    ("minio:\n  pools: [4]  # one\n  parity: 2\n", "minio:\n  pools: [4, 4]  # one\n  parity: 2\n"),
+    ("minio: {parity: 2}\n", "minio: {pools: [4, 4], parity: 2}\n"),
+    ("minio: {}\n", "minio: {pools: [4, 4]}\n"),
+    ("minio:\ngroups: {}\n", "minio: {pools: [4, 4]}\ngroups: {}\n"),
+    ("name: x", "name: x\nminio:\n  pools: [4, 4]\n"),
+])
+def test_with_minio_pools_changes_only_the_pools(text: str, expected: str) -> None:
+    assert with_minio_pools(text, [4, 4]) == expected
 
 
 def _local_data() -> dict:
