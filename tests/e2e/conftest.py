@@ -146,3 +146,11 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Deployed:
         # The destroy test normally leaves nothing; after a failure (here or in a test) clean up anyway.
         if (project / ".platform" / ENV).exists() or _leftovers(ENV):
             platform_ctl(project, "destroy", ENV, "--with-data")
+
+
+@pytest.fixture(scope="module")
+def cluster(deployed: Deployed):
+    """Clients of the deployed environment's Trino, MinIO and PostgreSQL (test_minio_faults.py has its own)."""
+    from e2e_support import Cluster
+
+    return Cluster(deployed)

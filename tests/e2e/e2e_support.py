@@ -26,17 +26,29 @@ def wait_for(predicate: Callable[[], bool], seconds: float, what: str) -> None:
     pytest.fail(f"timed out after {seconds:.0f}s waiting for {what}")
 
 
+def changed_by_deploy(deployed) -> dict[str, int]:
+    """Run `deploy` again; the hosts it changed anything on, with their counts (none: a no-op)."""
+    again = deployed.cli("deploy", deployed.env, "--json")
+    assert again.rc == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    return {host: s["changed"] for e in again.events if e["kind"] == "stats"
+            for host, s in e["data"]["stats"].items() if s["changed"]}
+
+
 class Cluster:
     """The deployed environment's Trino (HTTPS, vault password), MinIO and PostgreSQL, as clients see them."""
 
     def __init__(self, deployed) -> None:
-        state = deployed.project / ".platform" / deployed.env
-        self.addresses = json.loads((state / "local" / "addresses.json").read_text())
-        self.ca = state / "pki" / "ca.crt"
+        self.state = deployed.project / ".platform" / deployed.env
+        self.ca = self.state / "pki" / "ca.crt"
         password = (deployed.project / ".config" / "vault" / f"{deployed.env}.pass").read_text().strip()
         self.vault = read_vault(deployed.project / "inventories" / deployed.env / "group_vars" / "all" / "vault.yml",
                                 password)
         self.prefix = f"platform-{deployed.env}-"
+
+    @property
+    def addresses(self) -> dict[str, str]:
+        """Host name -> private address, as the local backend last wrote them (scale-out adds hosts)."""
+        return json.loads((self.state / "local" / "addresses.json").read_text())
 
     def connect(self, password: str | None = None) -> trino.dbapi.Connection:
         # trust_env off: requests lets REQUESTS_CA_BUNDLE override the session's CA file.
@@ -53,9 +65,11 @@ class Cluster:
         cursor.execute(sql)
         return cursor.fetchall()
 
-    def minio(self) -> Minio:
-        http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(self.ca))
-        return Minio(f"{self.addresses['minio1']}:9000", self.vault["vault_minio_root_user"],
+    def minio(self, node: str = "minio1", timeout: float | None = None) -> Minio:
+        """An S3 client of ``node`` (root credentials); with ``timeout``, one try per request, no retries."""
+        http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(self.ca)) if timeout is None else \
+            urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(self.ca), timeout=timeout, retries=False)
+        return Minio(f"{self.addresses[node]}:9000", self.vault["vault_minio_root_user"],
                      self.vault["vault_minio_root_password"], secure=True, http_client=http)
 
     def psql(self, database: str, sql: str) -> str:

@@ -16,11 +16,6 @@ from e2e_support import Cluster
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def cluster(deployed) -> Cluster:
-    return Cluster(deployed)
-
-
 def test_every_node_is_active(cluster: Cluster, deployed):
     rows = cluster.query("SELECT coordinator, state FROM system.runtime.nodes")
     workers = deployed.spec["groups"]["trino_worker"]["count"]

@@ -21,7 +21,7 @@ from types import TracebackType
 import pytest
 import yaml
 from conftest import run_and_kill
-from e2e_support import Cluster, wait_for
+from e2e_support import Cluster, changed_by_deploy, wait_for
 
 from platform_ctl.history import read as read_history
 
@@ -80,11 +80,6 @@ def _workers(cluster: Cluster) -> list[str]:
     return sorted(f"{uri.split('//')[1].split('.ip:')[0].replace('-', '.')} {state}" for uri, state in rows)
 
 
-@pytest.fixture(scope="module")
-def cluster(deployed) -> Cluster:
-    return Cluster(deployed)
-
-
 def test_a_worker_joins_and_leaves_with_queries_running_and_the_coordinator_untouched(deployed, cluster: Cluster):
     state = deployed.project / ".platform" / deployed.env
     spec_file = deployed.project / "inventories" / deployed.env / "platform.yml"
@@ -120,10 +115,7 @@ def test_a_worker_joins_and_leaves_with_queries_running_and_the_coordinator_unto
     assert targets.stdout.strip(), "no Prometheus configuration names trino-worker2"
 
     # The scale-out did all a deploy of the new spec does: a deploy now changes nothing anywhere.
-    again = deployed.cli("deploy", deployed.env, "--json")
-    assert again.rc == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    changed = {host: s["changed"] for e in again.events if e["kind"] == "stats"
-               for host, s in e["data"]["stats"].items() if s["changed"]}
+    changed = changed_by_deploy(deployed)
     assert changed == {}, f"deploy after scale-out changed: {changed}"
 
     with QueryLoop(cluster) as shrink:
