@@ -303,6 +303,39 @@ _scale_command(
     "-N removes N hosts, N is the new total")
 
 
+@main.command(name="rotate-secrets")
+@env_argument
+@click.option("--only", "only", default=None, metavar="COMPONENT",
+              help="What to rotate: minio (each client's MinIO user), minio-root (MinIO's root credentials); "
+                   "omitted when finishing an interrupted run.")
+@click.option("--yes", is_flag=True, help="Accept the interruption a rotation says it causes, without asking.")
+@click.option("--check", "check_only", is_flag=True, help="Show the steps and what they interrupt; change nothing.")
+@json_option
+@click.pass_context
+@boundary
+def rotate_secrets(ctx: click.Context, env: str, only: str | None, yes: bool, check_only: bool, as_json: bool) -> None:
+    """Generate new secrets into the vault and apply them, old ones refused at the end; run again to finish
+    an interrupted run."""
+    from platform_ctl.display import reporter, show_rotation
+    from platform_ctl.rotation import rotate
+
+    environment = _env(ctx, env)
+    with reporter(as_json) as report:
+        plan = rotate(environment, only, report, check=True)
+    if not check_only and plan.disruptions and not yes:
+        said = "; ".join(plan.disruptions)
+        if not sys.stdin.isatty():
+            raise PlatformCtlError(f"{said}: add --yes to accept that; nothing was changed", 2)
+        click.confirm(f"{said}. Go on?", abort=True)
+    if check_only:
+        result = plan
+    else:
+        with reporter(as_json) as report:
+            result = rotate(environment, only, report)
+    if not as_json:
+        show_rotation(env, result)
+
+
 def _show_repository_plan(environment: Environment, as_json: bool, plan: Callable[[HostReport], str],
                           title: str) -> None:
     """``backup --check`` / ``restore --check``: the repository now and the plan per host."""

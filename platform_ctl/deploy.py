@@ -105,10 +105,10 @@ def deploy(
     from_phase: str | None = None,
 ) -> DeployResult:
     """Bring the environment to its spec; raise a PlatformCtlError at the first failing phase."""
-    from platform_ctl.scaling import Operation
+    from platform_ctl.scaling import pending_operation
     from platform_ctl.spec import spec_digest
 
-    pending = Operation.load(env.state_dir)
+    pending = pending_operation(env.state_dir)
     if pending is not None:
         # A deploy would restart what a scale-in drained, or converge half of a scale-out's plan.
         raise PlatformCtlError(f"{pending.unfinished(env.name)}, then deploy; nothing was changed", 2)

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from platform_ctl.errors import PlaybookFailed
     from platform_ctl.infra import HostStatus
     from platform_ctl.monitoring import MonitoringStatus
-    from platform_ctl.scaling import ScaleResult
+    from platform_ctl.rotation import RotationResult
+    from platform_ctl.scaling import ScaleResult, StepsResult
     from platform_ctl.verify import VerifyReport
 
 console = Console(stderr=False, highlight=False)
@@ -127,14 +128,49 @@ def show_deploy(result: DeployResult, vault_hint: str) -> None:
 def show_scale(env: str, result: ScaleResult) -> None:
     """The plan (with --check) or what each step changed, and the hosts of the group afterwards."""
     op = result.operation
+    assert op is not None
     if result.check_only:
-        console.print(f"plan: {op.summary}{' (resuming the interrupted run)' if result.resumed else ''}")
-        for name, what in result.plan:
-            mark = "done" if name in op.completed else "todo"
-            console.print(escape(f"  [{mark}] {name}: {what}"))
-        console.print("nothing was changed (--check)")
+        show_plan(op.summary, result, op.completed)
         return
-    table = Table(title=f"{op.command} {env} {op.group}: {op.before} → {op.after}", title_justify="left")
+    show_steps(f"{op.command} {env} {op.group}: {op.before} → {op.after}", result)
+    members = [h.name for h in result.hosts if op.group in h.groups]
+    console.print(f"{op.group}: {', '.join(members) or 'no hosts'}; recorded in .platform/{env}/history.jsonl")
+
+
+def show_plan(summary: str, result: StepsResult, completed: list[str]) -> None:
+    """A day-2 command's --check: its steps, done or to do; nothing changed."""
+    console.print(f"plan: {summary}{' (resuming the interrupted run)' if result.resumed else ''}")
+    for name, what in result.plan:
+        mark = "done" if name in completed else "todo"
+        console.print(escape(f"  [{mark}] {name}: {what}"))
+    console.print("nothing was changed (--check)")
+
+
+def show_rotation(env: str, result: RotationResult) -> None:
+    """The plan and what it interrupts (with --check), or what each step changed and cost."""
+    rotation = result.rotation
+    assert rotation is not None
+    for sentence in result.disruptions:
+        console.print(f"[yellow]interrupts:[/] {sentence}")
+    if result.check_only:
+        show_plan(rotation.summary, result, rotation.completed)
+        return
+    show_steps(f"rotate-secrets {env} --only {rotation.only}", result)
+    console.print(f"old credentials refused: {', '.join(old for old, _ in rotation.access_keys.values())}; "
+                  f"recorded in .platform/{env}/history.jsonl")
+
+
+def show_restarts(result: StepsResult) -> None:
+    """The unavailability the roles measured while restarting a component (MinIO, Trino)."""
+    from platform_ctl.scaling import RESTART_SENTENCES
+
+    for component, measure in result.restarts.items():
+        console.print(RESTART_SENTENCES[component].format(**measure))
+
+
+def show_steps(title: str, result: StepsResult) -> None:
+    """The table of an operation's steps: seconds, and what changed per host."""
+    table = Table(title=title, title_justify="left")
     for col in ("step", "seconds", "changed per host"):
         table.add_column(col)
     for name, what in result.plan:
@@ -145,11 +181,7 @@ def show_scale(env: str, result: ScaleResult) -> None:
         text = ", ".join(f"{h}={n}" for h, n in sorted(changed.items())) if changed else what
         table.add_row(name, f"{result.durations.get(name, 0):.1f}", text)
     console.print(table)
-    if result.minio_restart:
-        console.print(f"MinIO: {result.minio_restart['nodes']:.0f} nodes restarted together; unavailable (no write "
-                      f"quorum) for {result.minio_restart['unavailable_s']:.1f} s")
-    members = [h.name for h in result.hosts if op.group in h.groups]
-    console.print(f"{op.group}: {', '.join(members) or 'no hosts'}; recorded in .platform/{env}/history.jsonl")
+    show_restarts(result)
 
 
 def show_check(result: CheckResult) -> None:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import yaml
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from platform_ctl.environment import Environment
     from platform_ctl.history import History
     from platform_ctl.infra import Access, Host
+    from platform_ctl.rotation import Rotation
     from platform_ctl.spec import HostPlan, Spec
 
 #: Groups scale-out grows. MinIO grows by one server pool per run (`--count` is the pool's size).
@@ -96,10 +97,6 @@ class Operation:
     def path(state_dir: Path) -> Path:
         return state_dir / "operation.json"
 
-    @classmethod
-    def load(cls, state_dir: Path) -> Operation | None:
-        path = cls.path(state_dir)
-        return cls(**json.loads(path.read_text())) if path.exists() else None
 
     def save(self, state_dir: Path) -> None:
         write_text_atomic(self.path(state_dir), json.dumps(asdict(self), indent=2) + "\n")
@@ -116,6 +113,14 @@ class Operation:
         return f"{self.command} {self.group}: {self.before} → {self.after} hosts ({verb} {', '.join(hosts)})"
 
 
+class Resumable(Protocol):
+    """An operation kept in ``operation.json``: the steps it completed, saved after each one."""
+
+    completed: list[str]
+
+    def save(self, state_dir: Path) -> None: ...
+
+
 @dataclass
 class Step:
     name: str
@@ -124,24 +129,66 @@ class Step:
 
 
 @dataclass
-class ScaleResult:
-    operation: Operation
+class StepsResult:
+    """What the steps of a day-2 operation did (or, with ``check_only``, would do)."""
+
     resumed: bool
     skipped: list[str] = field(default_factory=list)
     durations: dict[str, float] = field(default_factory=dict)
     changed: dict[str, dict[str, int]] = field(default_factory=dict)
-    hosts: list[Host] = field(default_factory=list)
-    #: roles/minio's measure of a simultaneous restart: nodes restarted, seconds without write quorum.
-    minio_restart: dict[str, float] = field(default_factory=dict)
+    #: The restarts the roles measured, by component: roles/minio's simultaneous restart (nodes,
+    #: seconds without write quorum), roles/trino's coordinator restart (seconds answering nothing).
+    restarts: dict[str, dict[str, float]] = field(default_factory=dict)
     check_only: bool = False
     plan: list[tuple[str, str]] = field(default_factory=list)
 
 
+@dataclass
+class ScaleResult(StepsResult):
+    operation: Operation | None = None
+    hosts: list[Host] = field(default_factory=list)
+
+    @property
+    def minio_restart(self) -> dict[str, float]:
+        return self.restarts.get("minio", {})
+
+
+#: set_stats keys of the roles' restart measures -> component (roles/minio, roles/trino).
+_RESTART_STATS = {"platform_minio_restart": "minio", "platform_trino_restart": "trino"}
+
+
+def run_phase(env: Environment, phase: str, playbook: str, limit: list[str], report: Reporter,
+              tags: tuple[str, ...] = (), extravars: dict[str, object] | None = None) -> dict[str, object]:
+    """Run one playbook on ``limit``: the hosts, what changed on each, and the restarts measured."""
+    from platform_ctl.runner import run_playbook
+
+    result = run_playbook(playbook, env.inventory, env.state_dir, report, phase, extravars=extravars,
+                          vault_password_file=env.vault_password_file(), limit=",".join(limit), tags=tags)
+    details: dict[str, object] = {"hosts": limit, "changed": {h: s.changed for h, s in result.stats.items()}}
+    restarts = {component: {"unavailable_s": float(result.data[key]["seconds"]),
+                            **({"nodes": int(result.data[key]["nodes"])} if "nodes" in result.data[key] else {})}
+                for key, component in _RESTART_STATS.items() if result.data.get(key)}
+    if restarts:
+        details["restarts"] = restarts
+    return details
+
+
+def pending_operation(state_dir: Path) -> Operation | Rotation | None:
+    """The interrupted day-2 operation of the environment (scale or rotate-secrets), if any."""
+    from platform_ctl.rotation import COMMAND, Rotation
+
+    path = Operation.path(state_dir)
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    return Rotation(**data) if data.get("command") == COMMAND else Operation(**data)
+
+
 def plan_operation(env: Environment, command: str, group: str, count: str | None) -> tuple[Operation, bool]:
     """The operation to run: an interrupted one of the same command and group, or a new one."""
-    pending = Operation.load(env.state_dir)
+    pending = pending_operation(env.state_dir)
     if pending is not None:
-        if (pending.command, pending.group) != (command, group):
+        if not isinstance(pending, Operation) or (pending.command, pending.group) != (command, group):
             raise PlatformCtlError(f"{pending.unfinished(env.name)} first; nothing was changed", 2)
         return pending, True
     allowed = SCALE_OUT_GROUPS if command == "scale-out" else SCALE_IN_GROUPS
@@ -150,7 +197,7 @@ def plan_operation(env: Environment, command: str, group: str, count: str | None
     if count is None:
         example = "+1" if command == "scale-out" else "-1"
         raise PlatformCtlError(f"{command} {env.name} {group}: give --count (e.g. --count {example})", 2)
-    _require_deployed(env)
+    require_deployed(env)
     after = target_count(command, group, count, env.spec.count(group))
     if group == "minio":
         _check_new_pool(env.spec, count, after - env.spec.count(group))
@@ -184,7 +231,7 @@ def _check_new_pool(spec: Spec, count: str, size: int) -> None:
         raise PlatformCtlError(f"--count {count}: MinIO grows by whole server pools, and {problem}; {allowed}", 2)
 
 
-def _require_deployed(env: Environment) -> None:
+def require_deployed(env: Environment) -> None:
     from platform_ctl.deploy import PhaseState
 
     if not env.inventory.exists() or not PhaseState(env.state_dir / "deploy.json").data.get("finished"):
@@ -207,7 +254,7 @@ def _spec_with_count(env: Environment, group: str, count: int) -> tuple[str, Spe
     return text, parse_spec(text, path, env.name)
 
 
-def _playbook_groups(phase: str) -> set[str]:
+def playbook_groups(phase: str) -> set[str]:
     """The host patterns of a phase playbook's plays (group names; ``all`` for every host)."""
     from platform_ctl.runner import PLAYBOOK_DIR
 
@@ -217,7 +264,7 @@ def _playbook_groups(phase: str) -> set[str]:
 
 def _targets(phase: str, hosts: Sequence[Host | HostPlan], names: list[str], group: str) -> list[str]:
     """Of ``names``, the hosts ``phase`` has a play for; then the phase's readers of ``group``."""
-    groups = _playbook_groups(phase)
+    groups = playbook_groups(phase)
     chosen = [h.name for h in hosts if h.name in names and ("all" in groups or groups & set(h.groups))]
     wanted = {reader for reader, read in MEMBERSHIP_READERS.get(phase, {}).items() if read is None or group in read}
     return chosen + [h.name for h in hosts if wanted & set(h.groups) and h.name not in chosen]
@@ -245,15 +292,7 @@ class _Runner:
         return self.env.backend.hosts(self.env.spec)
 
     def playbook(self, phase: str, playbook: str, limit: list[str], tags: tuple[str, ...] = ()) -> dict[str, object]:
-        from platform_ctl.runner import run_playbook
-
-        result = run_playbook(playbook, self.env.inventory, self.env.state_dir, self.report, phase,
-                              vault_password_file=self.env.vault_password_file(), limit=",".join(limit), tags=tags)
-        details: dict[str, object] = {"hosts": limit, "changed": {h: s.changed for h, s in result.stats.items()}}
-        restart = result.data.get("platform_minio_restart")
-        if restart:  # roles/minio: the nodes restarted together, and the window measured
-            details["minio_restart"] = {"nodes": int(restart["nodes"]), "unavailable_s": float(restart["seconds"])}
-        return details
+        return run_phase(self.env, phase, playbook, limit, self.report, tags)
 
     # -- steps ---------------------------------------------------------------------------------
     def write_spec(self) -> dict[str, object]:
@@ -354,7 +393,7 @@ def scale(env: Environment, command: str, group: str, count: str | None, report:
                              f" (done: {', '.join(op.completed) or 'nothing'})"))
     runner = _Runner(env, op, report)
     steps = runner.steps()
-    result = ScaleResult(op, resumed, plan=[(s.name, s.what) for s in steps])
+    result = ScaleResult(resumed, plan=[(s.name, s.what) for s in steps], operation=op)
     if not resumed:
         env.backend.preflight(runner.target)
     if check:
@@ -364,20 +403,35 @@ def scale(env: Environment, command: str, group: str, count: str | None, report:
         op.save(env.state_dir)
     with recorded(env.state_dir, command, group=group, before=op.before, after=op.after,
                   added=op.added, removed=op.removed, resumed=resumed) as history:
-        for step in steps:
-            if step.name in op.completed:
-                result.skipped.append(step.name)
-                report(Event("phase_skip", phase=step.name, message="completed by the interrupted run"))
-                continue
-            _run_step(step, runner, result, history, report)
-            op.completed.append(step.name)
-            op.save(env.state_dir)
-    Operation.path(env.state_dir).unlink()
+        run_steps(steps, op, env.state_dir, result, history, report)
     result.hosts = runner.hosts()
     return result
 
 
-def _run_step(step: Step, runner: _Runner, result: ScaleResult, history: History, report: Reporter) -> None:
+def run_steps(steps: list[Step], op: Resumable, state_dir: Path, result: StepsResult, history: History,
+              report: Reporter) -> None:
+    """Run the steps ``op`` has not completed, recording each; the operation's file goes at the end."""
+    for step in steps:
+        if step.name in op.completed:
+            result.skipped.append(step.name)
+            report(Event("phase_skip", phase=step.name, message="completed by the interrupted run"))
+            continue
+        _run_step(step, result, history, report)
+        op.completed.append(step.name)
+        op.save(state_dir)
+    Operation.path(state_dir).unlink()
+
+
+#: How the CLI says what a measured restart cost, by component.
+RESTART_SENTENCES = {
+    "minio": "MinIO unavailable (no write quorum by its health check) for {unavailable_s:.1f} s while its {nodes} "
+             "nodes restarted together; writes through a node can fail up to 15 s longer, until it reconnects "
+             "peers' drives it found down (MinIO retries every 15 s)",
+    "trino": "Trino answered no query for {unavailable_s:.1f} s while its coordinator restarted",
+}
+
+
+def _run_step(step: Step, result: StepsResult, history: History, report: Reporter) -> None:
     started = time.monotonic()
     report(Event("phase_start", phase=step.name, message=step.what))
     try:
@@ -390,11 +444,11 @@ def _run_step(step: Step, runner: _Runner, result: ScaleResult, history: History
     changed = details.get("changed")
     if isinstance(changed, dict):
         result.changed[step.name] = changed
-    restart = details.get("minio_restart")
-    if isinstance(restart, dict):
-        result.minio_restart = restart
-        report(Event("message", phase=step.name, data=restart,
-                     message=f"MinIO unavailable for {restart['unavailable_s']:.1f} s while its {restart['nodes']} "
-                             "nodes restarted together"))
+    restarts = details.get("restarts")
+    if isinstance(restarts, dict):
+        for component, measure in restarts.items():
+            result.restarts[component] = measure
+            report(Event("message", phase=step.name, data={"component": component, **measure},
+                         message=RESTART_SENTENCES[component].format(**measure)))
     history.step(step.name, seconds=round(seconds, 1), **details)
     report(Event("phase_done", phase=step.name, data={"seconds": seconds}))

@@ -73,8 +73,9 @@ def _events(stdout: str) -> list[dict]:
 
 def platform_ctl(project: Path, *args: str, timeout: float = 1800) -> Run:
     started = time.monotonic()
+    # No terminal on stdin: a command that would ask for confirmation refuses instead.
     done = subprocess.run([*CLI, *args], capture_output=True, text=True, env=_environ(project),
-                          timeout=timeout, check=False)
+                          stdin=subprocess.DEVNULL, timeout=timeout, check=False)
     run = Run(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
     if "--json" in args:
         run.events = _events(done.stdout)

@@ -14,7 +14,15 @@ from platform_ctl.history import read as read_history
 from platform_ctl.history import recorded
 from platform_ctl.infra import Host
 from platform_ctl.paths import COLLECTION_ROOT, Project
-from platform_ctl.scaling import Operation, _spec_with_count, _targets, plan_operation, scale, target_count
+from platform_ctl.scaling import (
+    Operation,
+    _spec_with_count,
+    _targets,
+    pending_operation,
+    plan_operation,
+    scale,
+    target_count,
+)
 from platform_ctl.spec import SIZES, parse_spec, with_group_count
 
 LOCAL_SPEC = COLLECTION_ROOT / "inventories/local/platform.yml"
@@ -225,6 +233,6 @@ def test_deploy_refuses_while_a_scale_operation_is_unfinished(env: Environment) 
         deploy(env)
     assert err.value.message == (
         f"an interrupted `scale-in trino_worker: 2 → 1 hosts (remove trino-worker2)` (started "
-        f"{Operation.load(env.state_dir).started}) is not finished: run `platform-ctl scale-in local trino_worker` "  # type: ignore[union-attr]
+        f"{pending_operation(env.state_dir).started}) is not finished: run `platform-ctl scale-in local trino_worker` "  # type: ignore[union-attr]
         "to finish it, then deploy; nothing was changed")
     assert not (env.state_dir / "deploy.json").exists()

@@ -17,6 +17,13 @@ options:
   buckets: {type: list, elements: dict, required: true, description: "[{name, encrypted}]"}
   policies: {type: dict, required: true, description: Policy name to IAM policy document.}
   users: {type: list, elements: dict, required: true, description: "[{access_key, secret_key, policies}]"}
+  remove_users:
+    type: list
+    elements: dict
+    default: []
+    description:
+      - "[{access_key, secret_key}]: users to delete (rotated out). Each one's credentials are then
+        tried, and the task fails unless the server refuses them."
 """
 
 RETURN = r"""
@@ -160,6 +167,21 @@ def reconcile_users(mc, users, endpoint, check_mode):
     return actions
 
 
+def remove_users(mc, users, endpoint, check_mode):
+    actions = []
+    for user in users:
+        access_key = user["access_key"]
+        rc, info = mc.run("admin", "user", "info", ALIAS, access_key, check=False)
+        if rc == 0 and info and info[-1].get("status") == "success":
+            actions.append(f"removed user {access_key}")
+            if check_mode:
+                continue
+            mc.run("admin", "user", "remove", ALIAS, access_key)
+        if not check_mode and _signs(mc, endpoint, access_key, user["secret_key"]):
+            mc.module.fail_json(msg=f"user {access_key} was removed, but its credentials are still accepted")
+    return actions
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -174,6 +196,13 @@ def main():
                     "policies": {"type": "list", "elements": "str", "default": []},
                 },
             },
+            "remove_users": {
+                "type": "list", "elements": "dict", "default": [],
+                "options": {
+                    "access_key": {"type": "str", "required": True},
+                    "secret_key": {"type": "str", "required": True, "no_log": True},
+                },
+            },
         },
         supports_check_mode=True,
     )
@@ -185,6 +214,7 @@ def main():
     actions = reconcile_buckets(mc, module.params["buckets"], check)
     actions += reconcile_policies(mc, module.params["policies"], check)
     actions += reconcile_users(mc, module.params["users"], endpoint, check)
+    actions += remove_users(mc, module.params["remove_users"], endpoint, check)
     module.exit_json(changed=bool(actions), actions=actions)
 
 

@@ -1,0 +1,316 @@
+"""Day-2 `rotate-secrets`: new secrets into the vault and onto the hosts, the old ones refused.
+
+``--only minio`` replaces each client's MinIO user (pgBackRest's, Prometheus', Trino's warehouse
+user) by a new one with the same policy, in an order that keeps every client working: the new
+user is created next to the old one, each client gets the new credentials, and only then is the
+old user removed, after which its credentials are proved refused. Access keys alternate between
+``<name>-a`` and ``<name>-b``, so the old and the new user exist side by side.
+
+pgBackRest reads its configuration on every run and Prometheus its token file on every scrape:
+both take the new credentials online. Trino reads its catalogs' credentials only when it starts,
+so its share restarts the coordinator (and drains, then restarts, each worker): that is said
+before anything changes, needs confirmation, and the unavailability roles/trino measures is
+reported.
+
+A run is an operation in ``.platform/<env>/operation.json`` (the access keys old and new, never a
+secret; the secrets are in the vault, the old ones under ``vault_minio_previous_users`` until the
+end): a run killed in the middle finishes when the same command runs again.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import secrets
+import string
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from platform_ctl.errors import PlatformCtlError
+from platform_ctl.events import Event, Reporter, discard
+from platform_ctl.paths import write_text_atomic
+from platform_ctl.scaling import (
+    Step,
+    StepsResult,
+    pending_operation,
+    playbook_groups,
+    require_deployed,
+    run_phase,
+    run_steps,
+)
+
+if TYPE_CHECKING:
+    from platform_ctl.environment import Environment
+
+COMMAND = "rotate-secrets"
+#: --only minio-root: MinIO's root credentials.
+ROOT = "minio-root"
+#: What --only accepts, built so far.
+COMPONENTS: tuple[str, ...] = ("minio", ROOT)
+#: Asked for but not built yet: named in the error, so nobody takes silence for a rotation.
+NOT_BUILT: tuple[str, ...] = ("postgres", "trino", "grafana", "ca")
+#: The vault key holding, during a rotation, the users being replaced (JSON: roles/minio's
+#: minio_users_previous).
+PREVIOUS_USERS = "vault_minio_previous_users"
+
+
+@dataclass(frozen=True)
+class MinioClient:
+    """A MinIO user of one client: its policy (roles/minio) and the playbook phase giving it over."""
+
+    user: str
+    policy: str
+    phase: str
+    #: Why the client cannot take new credentials online ('' when it can).
+    disruption: str = ""
+
+    @property
+    def access_key_var(self) -> str:
+        return f"vault_minio_{self.user}_access_key"
+
+    @property
+    def secret_key_var(self) -> str:
+        return f"vault_minio_{self.user}_secret_key"
+
+
+#: The clients in the order they get their new user: the online ones first.
+MINIO_CLIENTS: tuple[MinioClient, ...] = (
+    MinioClient("pgbackrest", "pgbackrest-rw", "metadata"),
+    MinioClient("prometheus", "prometheus-metrics", "monitoring"),
+    MinioClient("warehouse", "warehouse-rw", "query",
+                "Trino reads its Iceberg catalog's S3 credentials only when it starts: the coordinator restarts "
+                "(no query is answered until it is up again) and each worker is drained, then restarted"),
+)
+
+_ALNUM = string.ascii_letters + string.digits
+
+
+def _random(length: int) -> str:
+    """Letters and digits (as platform_ctl.vault generates): safe unquoted in every file they reach."""
+    return "".join(secrets.choice(_ALNUM) for _ in range(length))
+
+
+def next_access_key(user: str, current: str) -> str:
+    """The other of ``<user>-a`` / ``<user>-b`` (``-a`` after the first, plain ``<user>``)."""
+    return f"{user}-b" if current == f"{user}-a" else f"{user}-a"
+
+
+@dataclass
+class Rotation:
+    """A rotation's plan and progress, kept on disk so a rerun resumes it."""
+
+    only: str
+    #: user -> [old access key, new access key]
+    access_keys: dict[str, list[str]]
+    command: str = COMMAND
+    completed: list[str] = field(default_factory=list)
+    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @staticmethod
+    def path(state_dir: Path) -> Path:
+        return state_dir / "operation.json"
+
+    def save(self, state_dir: Path) -> None:
+        write_text_atomic(self.path(state_dir), json.dumps(asdict(self), indent=2) + "\n")
+
+    @property
+    def summary(self) -> str:
+        if self.only == ROOT:
+            return f"{COMMAND} --only {ROOT}: MinIO's root credentials"
+        users = ", ".join(f"{old} → {new}" for old, new in self.access_keys.values())
+        return f"{COMMAND} --only {self.only}: MinIO users {users}"
+
+    def unfinished(self, env: str) -> str:
+        return (f"an interrupted `{self.summary}` (started {self.started}) is not finished: run "
+                f"`platform-ctl {COMMAND} {env} --only {self.only}` to finish it")
+
+
+@dataclass
+class RotationResult(StepsResult):
+    rotation: Rotation | None = None
+    #: What cannot rotate online, said before acting (the CLI asks for confirmation).
+    disruptions: list[str] = field(default_factory=list)
+
+
+#: Why a new root credential interrupts MinIO (roles/minio's handler restarts every node at once).
+ROOT_DISRUPTION = ("MinIO reads its root credentials only when it starts, and all its nodes must restart together: "
+                   "every S3 request fails until they are back (the restart is measured)")
+
+
+def disruptions(only: str) -> list[str]:
+    """The sentences saying what ``--only only`` interrupts."""
+    if only == ROOT:
+        return [ROOT_DISRUPTION]
+    return [c.disruption for c in MINIO_CLIENTS if c.disruption]
+
+
+def _vault(env: Environment) -> tuple[dict[str, str], str]:
+    from platform_ctl.vault import read_vault, vault_password
+
+    password = vault_password(env.name, create=False)
+    return read_vault(env.project.vault_path(env.name), password), password
+
+
+def plan_rotation(env: Environment, only: str | None) -> tuple[Rotation, bool]:
+    """The rotation to run: an interrupted one (of the same component), or a new one."""
+    pending = pending_operation(env.state_dir)
+    if pending is not None:
+        if not isinstance(pending, Rotation) or (only is not None and pending.only != only):
+            raise PlatformCtlError(f"{pending.unfinished(env.name)} first; nothing was changed", 2)
+        return pending, True
+    allowed = f"allowed: {', '.join(COMPONENTS)} (not built yet: {', '.join(NOT_BUILT)})"
+    if only is None:
+        raise PlatformCtlError(f"{COMMAND} {env.name}: give --only COMPONENT; {allowed}", 2)
+    if only not in COMPONENTS:
+        raise PlatformCtlError(f"--only {only}: not a component {COMMAND} rotates; {allowed}", 2)
+    require_deployed(env)
+    vault, _ = _vault(env)
+    if PREVIOUS_USERS in vault:
+        raise PlatformCtlError(
+            f"{env.project.vault_path(env.name)} holds {PREVIOUS_USERS} (users of a rotation that has no record in "
+            f"{Rotation.path(env.state_dir)}): finish or undo that rotation by hand first; nothing was changed", 2)
+    if not env.spec.count("minio"):
+        raise PlatformCtlError(f"--only minio: {env.name} has no minio hosts; nothing was changed", 2)
+    if only == ROOT:  # the root access key is half a credential: it stays in the vault only
+        return Rotation(only, {}), False
+    current = {c.user: vault.get(c.access_key_var, c.user) for c in MINIO_CLIENTS}
+    return Rotation(only, {user: [old, next_access_key(user, old)] for user, old in current.items()}), False
+
+
+class _Runner:
+    """The steps of one MinIO user rotation, bound to the environment."""
+
+    def __init__(self, env: Environment, rotation: Rotation, report: Reporter) -> None:
+        self.env, self.rotation, self.report = env, rotation, report
+
+    def hosts_of(self, phase: str) -> list[str]:
+        groups = playbook_groups(phase)
+        return [h.name for h in self.env.spec.hosts() if "all" in groups or groups & set(h.groups)]
+
+    def generate(self) -> dict[str, object]:
+        """New users' secrets into the vault; the old users kept there until they are removed."""
+        from platform_ctl.vault import write_vault
+
+        vault, password = _vault(self.env)
+        clients = {c.user: c for c in MINIO_CLIENTS}
+        previous, fresh = [], {}
+        for user, (old, new) in self.rotation.access_keys.items():
+            client = clients[user]
+            if vault.get(client.access_key_var, user) == new:
+                continue  # written by the interrupted run
+            previous.append({"access_key": old, "secret_key": vault[client.secret_key_var],
+                             "policies": [client.policy]})
+            fresh[client.access_key_var] = new
+            fresh[client.secret_key_var] = _random(40)
+        if fresh:
+            kept = json.loads(vault.get(PREVIOUS_USERS, "[]"))
+            write_vault(self.env.project.vault_path(self.env.name),
+                        {**vault, **fresh, PREVIOUS_USERS: json.dumps(kept + previous)}, password)
+        return {"vault": str(self.env.project.vault_path(self.env.name).relative_to(self.env.project.root)),
+                "new_access_keys": [new for _, new in self.rotation.access_keys.values()]}
+
+    def generate_root(self) -> dict[str, object]:
+        """A new root credential into the vault; the old one kept there until it is proved refused."""
+        from platform_ctl.vault import write_vault
+
+        vault, password = _vault(self.env)
+        kept = json.loads(vault.get(PREVIOUS_USERS, "[]"))
+        if not any(user.get("root") for user in kept):  # else written by the interrupted run
+            old = {"access_key": vault["vault_minio_root_user"], "secret_key": vault["vault_minio_root_password"],
+                   "root": True}
+            fresh = {"vault_minio_root_user": _random(20), "vault_minio_root_password": _random(40),
+                     PREVIOUS_USERS: json.dumps([*kept, old])}
+            write_vault(self.env.project.vault_path(self.env.name), {**vault, **fresh}, password)
+        return {"vault": str(self.env.project.vault_path(self.env.name).relative_to(self.env.project.root))}
+
+    def refuse_root(self) -> dict[str, object]:
+        vault, _ = _vault(self.env)
+        old = [user["access_key"] for user in json.loads(vault.get(PREVIOUS_USERS, "[]")) if user.get("root")]
+        return self.users(old)
+
+    def users(self, removed: list[str] | None = None) -> dict[str, object]:
+        extravars: dict[str, object] | None = {"minio_users_removed": removed} if removed else None
+        return run_phase(self.env, "storage", "storage.yml", self.hosts_of("storage"), self.report,
+                         tags=("minio_objects",), extravars=extravars)
+
+    def forget(self) -> dict[str, object]:
+        from platform_ctl.vault import write_vault
+
+        vault, password = _vault(self.env)
+        if PREVIOUS_USERS in vault:
+            del vault[PREVIOUS_USERS]
+            write_vault(self.env.project.vault_path(self.env.name), vault, password)
+        return {"removed_from_vault": PREVIOUS_USERS}
+
+    def verify(self) -> dict[str, object]:
+        from platform_ctl.errors import VerifyFailed
+        from platform_ctl.verify import verify
+
+        result = verify(self.env, self.report)
+        if not result.ok:
+            raise VerifyFailed(f"verify {self.env.name}: {result.failed_summary()}")
+        return {"checks": sum(len(v) for v in result.by_host().values())}
+
+    def root_steps(self) -> list[Step]:
+        nodes = self.hosts_of("storage")
+        return [
+            Step("generate", "a new root credential into the vault (the old one kept there)", self.generate_root),
+            Step("restart", f"storage.yml on {', '.join(nodes)}: every node restarts together with the new root "
+                 "credential", functools.partial(run_phase, self.env, "storage", "storage.yml", nodes, self.report)),
+            Step("refuse", "check the old root credential is refused (storage.yml --tags minio_objects)",
+                 self.refuse_root),
+            Step("forget", f"drop the old root credential from the vault ({PREVIOUS_USERS})", self.forget),
+            Step("verify", "the shipped checks on every host", self.verify),
+        ]
+
+    def steps(self) -> list[Step]:
+        if self.rotation.only == ROOT:
+            return self.root_steps()
+        keys = self.rotation.access_keys
+        new = ", ".join(n for _, n in keys.values())
+        old = [o for o, _ in keys.values()]
+        steps = [
+            Step("generate", f"new secret keys for MinIO users {new} into the vault (the old users kept there)",
+                 self.generate),
+            Step("add", f"create {new} next to the old users (storage.yml --tags minio_objects)", self.users),
+        ]
+        for client in MINIO_CLIENTS:
+            hosts = self.hosts_of(client.phase)
+            if not hosts:  # no client host: the user changes in MinIO only
+                continue
+            steps.append(Step(f"give-{client.user}", f"{client.phase}.yml on {', '.join(hosts)}: "
+                              f"{keys[client.user][1]} replaces {keys[client.user][0]}"
+                              + (" (restarts Trino)" if client.disruption else ""),
+                              functools.partial(run_phase, self.env, client.phase, f"{client.phase}.yml", hosts,
+                                                self.report)))
+        steps += [
+            Step("remove", f"remove MinIO users {', '.join(old)} and check their credentials are refused",
+                 functools.partial(self.users, old)),
+            Step("forget", f"drop the old users' secrets from the vault ({PREVIOUS_USERS})", self.forget),
+            Step("verify", "the shipped checks on every host", self.verify),
+        ]
+        return steps
+
+
+def rotate(env: Environment, only: str | None, report: Reporter = discard, check: bool = False) -> RotationResult:
+    """Run (or with ``check``, only plan) ``rotate-secrets --only ONLY``."""
+    from platform_ctl.history import recorded
+
+    rotation, resumed = plan_rotation(env, only)
+    if resumed:
+        report(Event("message", phase="plan", message=f"resuming the interrupted `{rotation.summary}` from "
+                     f"{rotation.started} (done: {', '.join(rotation.completed) or 'nothing'})"))
+    steps = _Runner(env, rotation, report).steps()
+    result = RotationResult(resumed, plan=[(s.name, s.what) for s in steps], rotation=rotation,
+                            disruptions=disruptions(rotation.only))
+    if check:
+        result.check_only = True
+        return result
+    if not resumed:
+        rotation.save(env.state_dir)
+    with recorded(env.state_dir, COMMAND, only=rotation.only, access_keys=rotation.access_keys,
+                  resumed=resumed) as history:
+        run_steps(steps, rotation, env.state_dir, result, history, report)
+    return result

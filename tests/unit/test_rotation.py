@@ -1,0 +1,140 @@
+"""rotate-secrets: what it refuses, its plan, and the vault it writes (no hosts: the e2e test runs it)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from platform_ctl.environment import Environment
+from platform_ctl.errors import PlatformCtlError
+from platform_ctl.history import read as read_history
+from platform_ctl.paths import COLLECTION_ROOT, Project
+from platform_ctl.rotation import PREVIOUS_USERS, Rotation, _Runner, next_access_key, plan_rotation, rotate
+from platform_ctl.scaling import Operation, plan_operation
+from platform_ctl.vault import ensure_vault, read_vault, write_vault
+
+LOCAL_SPEC = COLLECTION_ROOT / "inventories/local/platform.yml"
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Environment:
+    monkeypatch.setenv("PLATFORM_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.delenv("PLATFORM_VAULT_PASSWORD", raising=False)
+    project = Project(tmp_path / "project")
+    env_dir = project.env_dir("local")
+    env_dir.mkdir(parents=True)
+    shutil.copy(LOCAL_SPEC, env_dir / "platform.yml")
+    ensure_vault(project, "local")
+    env = Environment.load(project, "local")
+    env.inventory.parent.mkdir(parents=True, exist_ok=True)
+    env.inventory.write_text("all: {}\n")
+    env.state_dir.mkdir(parents=True, exist_ok=True)
+    (env.state_dir / "deploy.json").write_text(json.dumps({"finished": True}))
+    return env
+
+
+def _vault(env: Environment) -> dict[str, str]:
+    from platform_ctl.vault import vault_password
+
+    return read_vault(env.project.vault_path("local"), vault_password("local"))
+
+
+def test_access_keys_alternate() -> None:
+    assert next_access_key("warehouse", "warehouse") == "warehouse-a"
+    assert next_access_key("warehouse", "warehouse-a") == "warehouse-b"
+    assert next_access_key("warehouse", "warehouse-b") == "warehouse-a"
+
+
+@pytest.mark.parametrize(("only", "message"), [
+    (None, "give --only COMPONENT; allowed: minio, minio-root (not built yet: postgres, trino, grafana, ca)"),
+    ("postgres", "--only postgres: not a component rotate-secrets rotates; allowed: minio, minio-root"),
+])
+def test_rotate_refuses_what_it_does_not_rotate(env: Environment, only: str | None, message: str) -> None:
+    with pytest.raises(PlatformCtlError) as err:
+        plan_rotation(env, only)
+    assert message in err.value.message
+    assert err.value.exit_code == 2
+
+
+def test_plan_check_and_the_trino_interruption_change_nothing(env: Environment) -> None:
+    before = env.project.vault_path("local").read_bytes()
+    result = rotate(env, "minio", check=True)
+    assert result.rotation is not None
+    assert result.rotation.access_keys == {"pgbackrest": ["pgbackrest", "pgbackrest-a"],
+                                           "prometheus": ["prometheus", "prometheus-a"],
+                                           "warehouse": ["warehouse", "warehouse-a"]}
+    assert [name for name, _ in result.plan] == ["generate", "add", "give-pgbackrest", "give-prometheus",
+                                                 "give-warehouse", "remove", "forget", "verify"]
+    assert len(result.disruptions) == 1
+    assert "coordinator restarts" in result.disruptions[0]
+    assert env.project.vault_path("local").read_bytes() == before
+    assert not Rotation.path(env.state_dir).exists()
+    assert read_history(env.state_dir) == []
+
+
+def test_generate_keeps_the_old_users_and_a_rerun_generates_nothing_new(env: Environment) -> None:
+    old = _vault(env)
+    rotation, _ = plan_rotation(env, "minio")
+    runner = _Runner(env, rotation, lambda event: None)
+    runner.generate()
+    first = _vault(env)
+    assert first["vault_minio_warehouse_access_key"] == "warehouse-a"
+    assert first["vault_minio_warehouse_secret_key"] != old["vault_minio_warehouse_secret_key"]
+    previous = json.loads(first[PREVIOUS_USERS])
+    assert {"access_key": "warehouse", "secret_key": old["vault_minio_warehouse_secret_key"],
+            "policies": ["warehouse-rw"]} in previous
+    assert len(previous) == 3
+    runner.generate()  # the resumed step after a kill that came before the step was recorded
+    assert _vault(env) == first
+    runner.forget()
+    assert PREVIOUS_USERS not in _vault(env)
+
+
+def test_an_interrupted_rotation_is_resumed_and_blocks_scaling_and_deploy(env: Environment) -> None:
+    Rotation("minio", {"warehouse": ["warehouse", "warehouse-a"]}, completed=["generate"]).save(env.state_dir)
+    rotation, resumed = plan_rotation(env, None)
+    assert resumed
+    assert rotation.completed == ["generate"]
+    with pytest.raises(PlatformCtlError) as err:
+        plan_operation(env, "scale-out", "trino_worker", "+1")
+    assert "platform-ctl rotate-secrets local --only minio` to finish it" in err.value.message
+    from platform_ctl.deploy import deploy
+
+    with pytest.raises(PlatformCtlError) as err:
+        deploy(env)
+    assert "interrupted `rotate-secrets --only minio" in err.value.message
+    Rotation.path(env.state_dir).unlink()
+    Operation("scale-out", "trino_worker", 1, 2, ["trino-worker2"], []).save(env.state_dir)
+    with pytest.raises(PlatformCtlError) as err:
+        plan_rotation(env, "minio")
+    assert "interrupted `scale-out trino_worker" in err.value.message
+
+
+def test_a_vault_with_old_users_but_no_rotation_on_record_is_refused(env: Environment) -> None:
+    from platform_ctl.vault import vault_password
+
+    write_vault(env.project.vault_path("local"), {**_vault(env), PREVIOUS_USERS: "[]"}, vault_password("local"))
+    with pytest.raises(PlatformCtlError) as err:
+        plan_rotation(env, "minio")
+    assert f"holds {PREVIOUS_USERS}" in err.value.message
+
+
+def test_the_root_credential_is_replaced_and_the_old_one_kept_until_forgotten(env: Environment) -> None:
+    old = _vault(env)
+    result = rotate(env, "minio-root", check=True)
+    assert [name for name, _ in result.plan] == ["generate", "restart", "refuse", "forget", "verify"]
+    assert "all its nodes must restart together" in result.disruptions[0]
+    rotation, _ = plan_rotation(env, "minio-root")
+    assert rotation.access_keys == {}, "the root access key stays out of operation.json"
+    runner = _Runner(env, rotation, lambda event: None)
+    runner.generate_root()
+    first = _vault(env)
+    assert first["vault_minio_root_user"] != old["vault_minio_root_user"]
+    assert first["vault_minio_root_password"] != old["vault_minio_root_password"]
+    assert json.loads(first[PREVIOUS_USERS]) == [{"access_key": old["vault_minio_root_user"],
+                                                   "secret_key": old["vault_minio_root_password"], "root": True}]
+    runner.generate_root()
+    assert _vault(env) == first, "a resumed step generates nothing new"
