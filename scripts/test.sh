@@ -7,4 +7,5 @@ bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check platform_ctl tests bench
 echo "== mypy"; mypy
+echo "== leftovers"; python tests/leftovers.py
 echo "== pytest"; pytest "$@"

@@ -1,0 +1,59 @@
+"""Remove what an interrupted test run left on this machine; scripts/test.sh runs it before pytest.
+
+A run killed before its teardown (CI's time limit, a lost session) leaves the droplet containers of
+the end-to-end environment `e2e` and of the emulator's rehearsal behind. They are started with
+restart policy unless-stopped (as droplets should be), so the next Docker daemon brings them back:
+a later run would then share the machine's two cores and its memory with a whole platform it does
+not know about, and its own memory preflight would fail. Only the test suite's own environments are
+touched: a `local` environment (or any other) is left as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import docker
+
+from platform_ctl.infra.local import LABEL_EMULATOR, LABEL_ENV
+
+#: The environment tests/e2e/conftest.py deploys.
+E2E_ENV = "e2e"
+#: Where pytest's temporary directories are: the suite's projects, their volume files among them.
+PYTEST_TMP = "/tmp/pytest-of-"
+
+
+def _loop_devices() -> list[dict[str, str]]:
+    listed = subprocess.run(["losetup", "--json", "--list", "--output", "NAME,BACK-FILE"], capture_output=True,
+                            text=True, check=False).stdout
+    return json.loads(listed).get("loopdevices", []) if listed.strip() else []
+
+
+def main() -> int:
+    client = docker.from_env(timeout=300)
+    removed: list[str] = []
+    ours = client.containers.list(all=True, filters={"label": f"{LABEL_ENV}={E2E_ENV}"})
+    ours += client.containers.list(all=True, filters={"label": LABEL_EMULATOR})
+    for container in ours:
+        container.remove(force=True, v=True)
+        removed.append(f"container {container.name}")
+    networks = client.networks.list(filters={"label": LABEL_EMULATOR})
+    networks += client.networks.list(names=[f"platform-{E2E_ENV}"])
+    for network in networks:
+        network.reload()
+        if not network.containers:
+            network.remove()
+            removed.append(f"network {network.name}")
+    for loop in _loop_devices():
+        if (loop.get("back-file") or "").startswith(PYTEST_TMP):
+            subprocess.run(["losetup", "-d", loop["name"]], check=False)
+            removed.append(f"loop device {loop['name']} ({loop['back-file']})")
+    for line in removed:
+        print(f"  removed {line}")
+    print(f"leftovers of an interrupted test run: {len(removed)} removed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
