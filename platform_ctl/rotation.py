@@ -23,15 +23,14 @@ import functools
 import json
 import secrets
 import string
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from platform_ctl.errors import PlatformCtlError
 from platform_ctl.events import Event, Reporter, discard
-from platform_ctl.paths import write_text_atomic
 from platform_ctl.scaling import (
+    OperationFile,
     Step,
     StepsResult,
     pending_operation,
@@ -98,7 +97,7 @@ def next_access_key(user: str, current: str) -> str:
 
 
 @dataclass
-class Rotation:
+class Rotation(OperationFile):
     """A rotation's plan and progress, kept on disk so a rerun resumes it."""
 
     only: str
@@ -107,13 +106,6 @@ class Rotation:
     command: str = COMMAND
     completed: list[str] = field(default_factory=list)
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-
-    @staticmethod
-    def path(state_dir: Path) -> Path:
-        return state_dir / "operation.json"
-
-    def save(self, state_dir: Path) -> None:
-        write_text_atomic(self.path(state_dir), json.dumps(asdict(self), indent=2) + "\n")
 
     @property
     def summary(self) -> str:
@@ -172,7 +164,7 @@ def plan_rotation(env: Environment, only: str | None) -> tuple[Rotation, bool]:
             f"{env.project.vault_path(env.name)} holds {PREVIOUS_USERS} (users of a rotation that has no record in "
             f"{Rotation.path(env.state_dir)}): finish or undo that rotation by hand first; nothing was changed", 2)
     if not env.spec.count("minio"):
-        raise PlatformCtlError(f"--only minio: {env.name} has no minio hosts; nothing was changed", 2)
+        raise PlatformCtlError(f"--only {only}: {env.name} has no minio hosts; nothing was changed", 2)
     if only == ROOT:  # the root access key is half a credential: it stays in the vault only
         return Rotation(only, {}), False
     current = {c.user: vault.get(c.access_key_var, c.user) for c in MINIO_CLIENTS}
@@ -180,7 +172,7 @@ def plan_rotation(env: Environment, only: str | None) -> tuple[Rotation, bool]:
 
 
 class _Runner:
-    """The steps of one MinIO user rotation, bound to the environment."""
+    """The steps of one MinIO rotation (client users, or root), bound to the environment."""
 
     def __init__(self, env: Environment, rotation: Rotation, report: Reporter) -> None:
         self.env, self.rotation, self.report = env, rotation, report

@@ -23,7 +23,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -80,8 +80,19 @@ def target_count(command: str, group: str, text: str, current: int) -> int:
     return target
 
 
+class OperationFile:
+    """Where a resumable day-2 run keeps its plan and progress: one at a time per environment."""
+
+    @staticmethod
+    def path(state_dir: Path) -> Path:
+        return state_dir / "operation.json"
+
+    def save(self, state_dir: Path) -> None:
+        write_text_atomic(self.path(state_dir), json.dumps(vars(self), indent=2) + "\n")
+
+
 @dataclass
-class Operation:
+class Operation(OperationFile):
     """A scale run's plan and progress, kept on disk so a rerun resumes it."""
 
     command: str
@@ -92,14 +103,6 @@ class Operation:
     removed: list[str]
     completed: list[str] = field(default_factory=list)
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-
-    @staticmethod
-    def path(state_dir: Path) -> Path:
-        return state_dir / "operation.json"
-
-
-    def save(self, state_dir: Path) -> None:
-        write_text_atomic(self.path(state_dir), json.dumps(asdict(self), indent=2) + "\n")
 
     def unfinished(self, env: str) -> str:
         """The sentence that stops another command while this operation is unfinished."""
