@@ -26,12 +26,15 @@ def wait_for(predicate: Callable[[], bool], seconds: float, what: str) -> None:
     pytest.fail(f"timed out after {seconds:.0f}s waiting for {what}")
 
 
-def changed_by_deploy(deployed) -> dict[str, int]:
-    """Run `deploy` again; the hosts it changed anything on, with their counts (none: a no-op)."""
+def changed_by_deploy(deployed) -> dict[str, list[str]]:
+    """Run `deploy` again; the hosts it changed anything on, with the changed tasks (none: a no-op)."""
     again = deployed.cli("deploy", deployed.env, "--json")
     assert again.rc == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    return {host: s["changed"] for e in again.events if e["kind"] == "stats"
-            for host, s in e["data"]["stats"].items() if s["changed"]}
+    changed: dict[str, list[str]] = {}
+    for e in again.events:
+        if e["kind"] == "host_result" and e["status"] == "changed":
+            changed.setdefault(e["host"], []).append(f"{e['phase']}: {e['task']}")
+    return changed
 
 
 class Cluster:

@@ -21,7 +21,7 @@ from types import TracebackType
 import pytest
 import yaml
 from conftest import run_and_kill
-from e2e_support import Cluster, changed_by_deploy, wait_for
+from e2e_support import Cluster, wait_for
 
 from platform_ctl.history import read as read_history
 
@@ -113,10 +113,6 @@ def test_a_worker_joins_and_leaves_with_queries_running_and_the_coordinator_unto
     targets = subprocess.run(["docker", "exec", f"{cluster.prefix}mon1", "grep", "-rl", "trino-worker2",
                               "/etc/prometheus"], capture_output=True, text=True, check=False)
     assert targets.stdout.strip(), "no Prometheus configuration names trino-worker2"
-
-    # The scale-out did all a deploy of the new spec does: a deploy now changes nothing anywhere.
-    changed = changed_by_deploy(deployed)
-    assert changed == {}, f"deploy after scale-out changed: {changed}"
 
     with QueryLoop(cluster) as shrink:
         # Killed while the worker is being drained (after its first task there), then finished.
