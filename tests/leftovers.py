@@ -1,11 +1,11 @@
 """Remove what an interrupted test run left on this machine; scripts/test.sh runs it before pytest.
 
 A run killed before its teardown (CI's time limit, a lost session) leaves the droplet containers of
-the end-to-end environment `e2e` and of the emulator's rehearsal behind. They are started with
-restart policy unless-stopped (as droplets should be), so the next Docker daemon brings them back:
-a later run would then share the machine's two cores and its memory with a whole platform it does
-not know about, and its own memory preflight would fail. Only the test suite's own environments are
-touched: a `local` environment (or any other) is left as it is.
+the end-to-end environment `e2e` and of the emulator's rehearsal behind, with their loop devices.
+They are started with restart policy unless-stopped (as droplets should be), so the next Docker
+daemon brings them back: a later run would then share the machine's two cores and its memory with
+a whole platform it does not know about, and its own memory preflight would fail. Only the test
+suite's own environments are touched: a `local` environment (or any other) is left as it is.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ import subprocess
 import sys
 
 import docker
+from docker.errors import NotFound
 
+from platform_ctl.emulator.materialize import Materializer, data_dir_for
 from platform_ctl.infra.local import LABEL_EMULATOR, LABEL_ENV
 
 #: The environment tests/e2e/conftest.py deploys.
 E2E_ENV = "e2e"
-#: Where pytest's temporary directories are: the suite's projects, their volume files among them.
+#: Where pytest's temporary directories are: the e2e project, its volume files among them.
 PYTEST_TMP = "/tmp/pytest-of-"
 
 
@@ -30,17 +32,31 @@ def _loop_devices() -> list[dict[str, str]]:
     return json.loads(listed).get("loopdevices", []) if listed.strip() else []
 
 
+def _emulator_instances(client: docker.DockerClient) -> set[str]:
+    """Every emulator instance with a droplet, a network or a data directory on this machine."""
+    names = {c.labels.get(LABEL_EMULATOR, "")
+             for c in client.containers.list(all=True, filters={"label": LABEL_EMULATOR})}
+    names |= {(n.attrs.get("Labels") or {}).get(LABEL_EMULATOR, "")
+              for n in client.networks.list(filters={"label": LABEL_EMULATOR})}
+    root = data_dir_for("x").parent
+    if root.is_dir():
+        names |= {d.name for d in root.iterdir() if d.is_dir()}
+    return {n for n in names if n}
+
+
 def main() -> int:
     client = docker.from_env(timeout=300)
     removed: list[str] = []
-    ours = client.containers.list(all=True, filters={"label": f"{LABEL_ENV}={E2E_ENV}"})
-    ours += client.containers.list(all=True, filters={"label": LABEL_EMULATOR})
-    for container in ours:
-        container.remove(force=True, v=True)
+    # The rehearsal's emulator instances: the emulator's own teardown, as the tests call it.
+    for name in sorted(_emulator_instances(client)):
+        removed += Materializer.cleanup(name)
+    for container in client.containers.list(all=True, filters={"label": f"{LABEL_ENV}={E2E_ENV}"}):
+        try:
+            container.remove(force=True, v=True)
+        except NotFound:
+            continue
         removed.append(f"container {container.name}")
-    networks = client.networks.list(filters={"label": LABEL_EMULATOR})
-    networks += client.networks.list(names=[f"platform-{E2E_ENV}"])
-    for network in networks:
+    for network in client.networks.list(names=[f"platform-{E2E_ENV}"]):
         network.reload()
         if not network.containers:
             network.remove()

@@ -520,11 +520,19 @@ class Materializer:
         data_dir = data_dir or data_dir_for(name)
         done: list[str] = []
         client = docker.from_env(timeout=300)
+        from docker.errors import NotFound
+
         for container in client.containers.list(all=True, filters={"label": f"{LABEL}={name}"}):
-            container.remove(force=True, v=True)
+            try:
+                container.remove(force=True, v=True)
+            except NotFound:  # removed meanwhile (its emulator's own teardown): gone is what is wanted
+                continue
             done.append(f"container {container.name}")
         for net in client.networks.list(filters={"label": f"{LABEL}={name}"}):
-            net.remove()
+            try:
+                net.remove()
+            except NotFound:
+                continue
             done.append(f"network {net.name}")
         root = str(data_dir.resolve()) + os.sep
         for row in _loop_table():
