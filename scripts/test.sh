@@ -8,5 +8,4 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check platform_ctl tests bench
 echo "== mypy"; mypy
 echo "== leftovers"; python tests/leftovers.py
-# Two lanes: Molecule beside the rehearsal and the end-to-end suite (tests/conftest.py).
-echo "== pytest"; pytest -n 2 --dist loadgroup "$@"
+echo "== pytest"; pytest "$@"
