@@ -49,13 +49,22 @@ class Deployed:
 
     @property
     def hosts(self) -> list[str]:
-        names = []
-        prefixes = {"trino_coordinator": "trino-coord", "trino_worker": "trino-worker", "minio": "minio",
-                    "postgres": "pg", "monitoring": "mon", "apps": "apps"}
-        for group, g in self.spec["groups"].items():
-            prefix = g.get("name_prefix") or prefixes[group]
-            names += [f"{prefix}{i}" for i in range(1, g["count"] + 1)]
-        return names
+        """The hosts of the spec the environment was deployed with."""
+        return hosts_of(self.spec)
+
+    def hosts_now(self) -> list[str]:
+        """The hosts of the spec on disk (scale-out and scale-in rewrite it)."""
+        return hosts_of(yaml.safe_load((self.project / "inventories" / self.env / "platform.yml").read_text()))
+
+
+def hosts_of(spec: dict) -> list[str]:
+    names = []
+    prefixes = {"trino_coordinator": "trino-coord", "trino_worker": "trino-worker", "minio": "minio",
+                "postgres": "pg", "monitoring": "mon", "apps": "apps"}
+    for group, g in spec["groups"].items():
+        prefix = g.get("name_prefix") or prefixes[group]
+        names += [f"{prefix}{i}" for i in range(1, g["count"] + 1)]
+    return names
 
 
 def _environ(project: Path) -> dict[str, str]:

@@ -11,6 +11,7 @@ import pytest
 import requests
 import trino
 import urllib3
+from conftest import Run
 from minio import Minio
 
 from platform_ctl.vault import read_vault
@@ -26,10 +27,15 @@ def wait_for(predicate: Callable[[], bool], seconds: float, what: str) -> None:
     pytest.fail(f"timed out after {seconds:.0f}s waiting for {what}")
 
 
-def changed_by_deploy(deployed) -> dict[str, list[str]]:
-    """Run `deploy` again; the hosts it changed anything on, with the changed tasks (none: a no-op)."""
+def deploy_again(deployed) -> Run:
+    """`deploy` of the environment as it stands, which must succeed."""
     again = deployed.cli("deploy", deployed.env, "--json")
     assert again.rc == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    return again
+
+
+def changed_tasks(again: Run) -> dict[str, list[str]]:
+    """The hosts a deploy changed anything on, with the changed tasks (none: a no-op)."""
     changed: dict[str, list[str]] = {}
     for e in again.events:
         if e["kind"] == "host_result" and e["status"] == "changed":

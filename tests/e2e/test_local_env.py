@@ -1,6 +1,7 @@
 """End-to-end behaviour of `deploy`, `verify`, `status` and `ssh` on one shared local environment.
 
-The destroy test lives in test_teardown_destroy.py, which pytest runs after this file.
+The destroy test lives in test_teardown_destroy.py, which pytest runs after this file; that a
+second deploy changes nothing is test_steady_state_after_day2.py's, after the day-2 commands too.
 """
 
 from __future__ import annotations
@@ -13,12 +14,6 @@ import pytest
 from platform_ctl.deploy import PLAYBOOK_PHASES
 
 pytestmark = pytest.mark.e2e
-
-
-def _host_changes(events: list[dict], phase: str) -> dict[str, int]:
-    stats = [e for e in events if e["kind"] == "stats" and e["phase"] == phase]
-    assert stats, f"no stats event for phase {phase}"
-    return {host: s["changed"] for host, s in stats[-1]["data"]["stats"].items()}
 
 
 def test_killed_deploy_resumes_at_the_interrupted_phase_and_converges(deployed):
@@ -74,19 +69,6 @@ def test_status_lists_every_host_and_its_services_up(deployed):
     for host, found in services.items():
         assert set(found) == {"node_exporter"} | expected[host], (host, found)
         assert all(s["up"] for s in found.values()), (host, found)
-
-
-def test_second_deploy_changes_nothing_on_any_host(deployed):
-    run = deployed.cli("deploy", deployed.env, "--json")
-    assert run.rc == 0, run.stdout[-3000:] + run.stderr
-    assert not [e for e in run.events if e["kind"] == "phase_skip"], "a finished deploy must run every phase"
-    changes = _host_changes(run.events, "base")
-    assert set(changes) == set(deployed.hosts)
-    assert changes == dict.fromkeys(deployed.hosts, 0)
-    minio = [h for h in deployed.hosts if h.startswith("minio")]
-    assert _host_changes(run.events, "storage") == dict.fromkeys(minio, 0)
-    postgres = [h for h in deployed.hosts if h.startswith("pg")]
-    assert _host_changes(run.events, "metadata") == dict.fromkeys(postgres, 0)
 
 
 def test_ssh_runs_a_command_as_the_admin_user_with_strict_host_keys(deployed):
