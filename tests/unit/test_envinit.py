@@ -114,4 +114,6 @@ def test_group_vars_template_is_valid_yaml() -> None:
                      # Docker's APT repository is unreachable; route_localnet and ip_forward are read-only.
                      "docker_source": "debian", "docker_engine_version": "20.10.24",
                      "docker_compose_version": "1.29.2", "docker_sysctl_apply": False,
-                     "docker_userland_proxy": True}
+                     "docker_userland_proxy": True,
+                     # A rehearsal's short queries: a leaving Trino worker waits 2 x 10 s, not 2 x 30 s.
+                     "trino_shutdown_grace_period": "10s"}
