@@ -1,7 +1,9 @@
 """Remove what an interrupted test run left on this machine; scripts/test.sh runs it before pytest.
 
 A run killed before its teardown (CI's time limit, a lost session) leaves the droplet containers of
-the end-to-end environment `e2e` and of the emulator's rehearsal behind, with their loop devices.
+the end-to-end environment `e2e` and of the emulator's rehearsal behind, with their loop devices,
+and a Molecule scenario's instances and network (Molecule labels them owner=molecule; the suite's
+scenarios start at create, with no destroy of what an earlier run left).
 They are started with restart policy unless-stopped (as droplets should be), so the next Docker
 daemon brings them back: a later run would then share the machine's two cores and its memory with
 a whole platform it does not know about, and its own memory preflight would fail. Only the test
@@ -22,6 +24,8 @@ from platform_ctl.infra.local import LABEL_EMULATOR, LABEL_ENV
 
 #: The environment tests/e2e/conftest.py deploys.
 E2E_ENV = "e2e"
+#: What Molecule's docker driver labels its instances and networks with.
+MOLECULE_LABEL = "owner=molecule"
 #: Where pytest's temporary directories are: the e2e project, its volume files among them.
 PYTEST_TMP = "/tmp/pytest-of-"
 
@@ -50,13 +54,16 @@ def main() -> int:
     # The rehearsal's emulator instances: the emulator's own teardown, as the tests call it.
     for name in sorted(_emulator_instances(client)):
         removed += Materializer.cleanup(name)
-    for container in client.containers.list(all=True, filters={"label": f"{LABEL_ENV}={E2E_ENV}"}):
-        try:
-            container.remove(force=True, v=True)
-        except NotFound:
-            continue
-        removed.append(f"container {container.name}")
-    for network in client.networks.list(names=[f"platform-{E2E_ENV}"]):
+    for label in (f"{LABEL_ENV}={E2E_ENV}", MOLECULE_LABEL):
+        for container in client.containers.list(all=True, filters={"label": label}):
+            try:
+                container.remove(force=True, v=True)
+            except NotFound:
+                continue
+            removed.append(f"container {container.name}")
+    networks = client.networks.list(names=[f"platform-{E2E_ENV}"]) + client.networks.list(
+        filters={"label": MOLECULE_LABEL})
+    for network in networks:
         network.reload()
         if not network.containers:
             network.remove()
