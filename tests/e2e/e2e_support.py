@@ -16,6 +16,12 @@ from minio import Minio
 
 from platform_ctl.vault import read_vault
 
+#: A client in a loop (queries, PUT/GET, pgbackrest check) pauses this long after each success. Back
+#: to back, the loops competed for this two-core machine with the very operation under test (two or
+#: three of them at once during a rotation); twice a second still places an outage to within half a
+#: second (outages are measured from the last success before one to the first success after it).
+PACE_S = 0.5
+
 
 def wait_for(predicate: Callable[[], bool], seconds: float, what: str) -> None:
     """Poll ``predicate`` every 2 s; fail the test naming ``what`` after ``seconds``."""

@@ -28,7 +28,7 @@ from types import TracebackType
 import pytest
 import urllib3
 from conftest import run_and_kill
-from e2e_support import Cluster
+from e2e_support import PACE_S, Cluster
 from minio import Minio
 from minio.error import S3Error
 
@@ -45,7 +45,7 @@ CLIENT_SLACK_S = 20
 
 
 class Loop:
-    """Runs ``operation`` back to back on a thread, with one retry after a failure."""
+    """Runs ``operation`` in a loop on a thread (PACE_S after each success), with one retry after a failure."""
 
     def __init__(self, name: str, operation: Callable[[], object]) -> None:
         self.name, self.operation = name, operation
@@ -68,6 +68,7 @@ class Loop:
                     self.failures.append((time.monotonic(), f"{type(exc).__name__}: {str(exc)[:300]}"))
                     continue
             self.ok += 1
+            self._stop.wait(PACE_S)
 
     def __enter__(self) -> Loop:
         self._thread.start()
@@ -179,6 +180,8 @@ class ObjectLoop:
             except Exception:
                 self.failed_at.append(time.monotonic())
                 time.sleep(0.2)
+                continue
+            self._stop.wait(PACE_S)
 
     @property
     def longest_outage(self) -> float:

@@ -21,7 +21,7 @@ from types import TracebackType
 import pytest
 import yaml
 from conftest import run_and_kill
-from e2e_support import Cluster, wait_for
+from e2e_support import PACE_S, Cluster, wait_for
 
 from platform_ctl.history import read as read_history
 
@@ -32,7 +32,7 @@ QUERY = ("SELECT o.orderpriority, count(*), sum(l.partkey) FROM tpch.tiny.orders
 
 
 class QueryLoop:
-    """Runs QUERY back to back on a thread; every result is compared with the first one."""
+    """Runs QUERY in a loop on a thread (PACE_S after each success); every result is compared with the first one."""
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
@@ -51,6 +51,7 @@ class QueryLoop:
                 continue
             if rows == self.expected:
                 self.ok += 1
+                self._stop.wait(PACE_S)
             else:
                 self.failures.append(f"{time.strftime('%H:%M:%S')} wrong result: {rows[:2]}")
 

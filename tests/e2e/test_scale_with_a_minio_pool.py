@@ -26,7 +26,7 @@ from types import TracebackType
 import pytest
 import yaml
 from conftest import run_and_kill
-from e2e_support import Cluster, wait_for
+from e2e_support import PACE_S, Cluster, wait_for
 from minio.error import S3Error
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +37,7 @@ UNAVAILABLE_AT_MOST = 30.0
 
 
 class ObjectLoop:
-    """PUT a new object, then GET a random acknowledged one, back to back, on a thread.
+    """PUT a new object, then GET a random acknowledged one, on a thread (PACE_S after each success).
 
     A request that fails is not retried: it counts towards the current outage, whose length is the
     time from the last success before it to the first success after it.
@@ -82,6 +82,7 @@ class ObjectLoop:
                 self.longest_outage = max(self.longest_outage, now - last_ok)
                 failing = False
             last_ok = now
+            self._stop.wait(PACE_S)
 
     def __enter__(self) -> ObjectLoop:
         self._thread.start()
