@@ -1,13 +1,13 @@
 """Remove what an interrupted test run left on this machine; scripts/test.sh runs it before pytest.
 
 A run killed before its teardown (CI's time limit, a lost session) leaves the droplet containers of
-the end-to-end environment `e2e` and of the emulator's rehearsal behind, with their loop devices,
-and a Molecule scenario's instances and network (Molecule labels them owner=molecule; the suite's
-scenarios start at create, with no destroy of what an earlier run left).
-They are started with restart policy unless-stopped (as droplets should be), so the next Docker
-daemon brings them back: a later run would then share the machine's two cores and its memory with
+the end-to-end environment `e2e` and of the emulator's rehearsal behind, with their loop devices.
+Those droplets are started with restart policy unless-stopped (as droplets should be), so the next
+Docker daemon brings them back: a later run would then share the machine's two cores and its memory with
 a whole platform it does not know about, and its own memory preflight would fail. Only the test
 suite's own environments are touched: a `local` environment (or any other) is left as it is.
+A Molecule scenario's instances and network (labelled owner=molecule, no restart policy) and
+loop devices go too: the suite's scenarios start at create, with no destroy of an earlier run's.
 """
 
 from __future__ import annotations

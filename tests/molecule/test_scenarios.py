@@ -4,7 +4,7 @@ The scenarios run two at a time (PLATFORM_CTL_MOLECULE_JOBS, default 2), longest
 scenario leaves a good part of this machine's two cores idle while it waits on its containers, and
 two scenarios share nothing (their own instances, network, subnet and ephemeral directory). The
 first test starts them all; each test then waits for its own scenario and reports it, so a test's
-duration is its wait, not its scenario's run (the output has the run time).
+duration is its wait, not its scenario's run (a test's captured output has the run time).
 """
 
 from __future__ import annotations
