@@ -1,0 +1,105 @@
+"""Start the selected Molecule scenarios when collection ends, so that they run beside the tests
+collected before them (unit, integration); test_scenarios.py waits for each one.
+
+A session that ends early (a failure with -x, Ctrl-C) stops the scenarios still running and drops
+those not started: their instances stay until `tests/leftovers.py` (run by scripts/test.sh before
+pytest) removes them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+#: Longest first (as measured alone on the CI machine), so that the lanes end about together.
+LONGEST_FIRST = ["trino", "postgresql", "minio", "prometheus", "docker", "node_exporter", "base", "grafana"]
+JOBS = int(os.environ.get("PLATFORM_CTL_MOLECULE_JOBS", "2"))
+#: What a single scenario may take before it counts as hung.
+TIMEOUT_S = 2400
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    output: str
+    seconds: float
+
+
+@dataclass
+class ScenarioRuns:
+    """The scenarios' pool, their outcomes by scenario, and the `molecule test` processes running."""
+
+    pool: ThreadPoolExecutor
+    outcomes: dict[str, Future[Outcome]] = field(default_factory=dict)
+    running: set[subprocess.Popen[str]] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stopping: bool = False
+
+    def molecule_test(self, scenario: str, ephemeral: Path) -> Outcome:
+        # A fresh ephemeral directory (instance state, inventory, keys, volume files): the scenario's
+        # sequence starts at create (.config/molecule/config.yml), whatever an interrupted run left.
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0", "MOLECULE_EPHEMERAL_DIRECTORY": str(ephemeral)}
+        started = time.monotonic()
+        with self.lock:
+            if self.stopping:
+                return Outcome(-1, "not run: the session ended first", 0.0)
+            proc = subprocess.Popen(["molecule", "test", "-s", scenario], cwd=REPO, env=env, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            self.running.add(proc)
+        try:
+            output, _ = proc.communicate(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate()
+            return Outcome(-1, f"timed out after {TIMEOUT_S}s:\n{output}", time.monotonic() - started)
+        finally:
+            with self.lock:
+                self.running.discard(proc)
+        return Outcome(proc.returncode, output, time.monotonic() - started)
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopping = True
+            for proc in self.running:
+                proc.terminate()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+SCENARIO_RUNS = pytest.StashKey[ScenarioRuns]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    selected = {item.callspec.params["scenario"] for item in session.items
+                if getattr(item, "originalname", "") == "test_molecule_scenario" and hasattr(item, "callspec")}
+    if not selected or session.config.option.collectonly:
+        return
+    order = sorted(selected, key=lambda s: LONGEST_FIRST.index(s) if s in LONGEST_FIRST else -1)
+    runs = ScenarioRuns(ThreadPoolExecutor(max_workers=JOBS, thread_name_prefix="molecule"))
+    tmp = session.config._tmp_path_factory  # type: ignore[attr-defined]  # pytest's own, set up by now
+    for scenario in order:
+        runs.outcomes[scenario] = runs.pool.submit(runs.molecule_test, scenario, tmp.mktemp(f"molecule-{scenario}"))
+    session.config.stash[SCENARIO_RUNS] = runs
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    runs = session.config.stash.get(SCENARIO_RUNS, None)
+    if runs is not None:
+        runs.stop()
+
+
+@pytest.fixture(scope="module")
+def scenario_runs(request: pytest.FixtureRequest) -> dict[str, Future[Outcome]]:
+    """The outcomes of the scenarios started at the end of collection, by scenario."""
+    runs = request.config.stash.get(SCENARIO_RUNS, None)
+    assert runs is not None, "no Molecule scenario was started: is tests/molecule/conftest.py loaded?"
+    return runs.outcomes
