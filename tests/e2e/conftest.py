@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,16 +141,75 @@ def _leftovers(env: str) -> list[str]:
                           capture_output=True, text=True, check=True).stdout.split()
 
 
-@pytest.fixture(scope="session")
-def deployed(tmp_path_factory: pytest.TempPathFactory) -> Deployed:
-    project = tmp_path_factory.mktemp("project")
-    spec = make_project(project)
+def _deploy(project: Path) -> tuple[Run, Run]:
+    """The session's deploy: killed mid-play, then run again to the end."""
     if _leftovers(ENV):
         # A session that crashed before its teardown: its containers still hold their loop devices.
         platform_ctl(project, "destroy", ENV, "--with-data")
+    return deploy_and_kill_mid_play(project), platform_ctl(project, "deploy", ENV, "--json")
+
+
+class EarlyDeploy:
+    """Starts the session's deploy when the first Molecule test starts, instead of at the first
+    end-to-end test that needs it.
+
+    By then the integration tests are done, and with them the emulator's rehearsal, whose droplets
+    and this environment's would not both fit in the machine's memory budget; the Molecule
+    scenarios (which run from the end of collection, tests/molecule/conftest.py) then share the two
+    cores with this deploy instead of leaving part of them idle near their end. No end-to-end test
+    starts before the last Molecule test, and `deployed` waits for this deploy. A plugin, not a
+    conftest hook: conftest hooks only see their own directory's tests.
+    """
+
+    def __init__(self, project: Path) -> None:
+        self.project = project
+        self.spec = make_project(project)
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="e2e-deploy")
+        self.future: Future[tuple[Run, Run]] | None = None
+        #: Whether `deployed` took this environment (its teardown then destroys it).
+        self.taken = False
+
+    def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
+        if self.future is None and nodeid.startswith("tests/molecule/test_scenarios.py::test_molecule_scenario"):
+            self.future = self.pool.submit(_deploy, self.project)
+
+    def take(self) -> tuple[Run, Run]:
+        if self.future is None:
+            self.future = self.pool.submit(_deploy, self.project)
+        return self.future.result()
+
+    def pytest_sessionfinish(self) -> None:
+        # Still deploying when the session ends early (a failure with -x, Ctrl-C): let it end, then
+        # `deployed`'s teardown did not run, so destroy here.
+        self.pool.shutdown(wait=True)
+        if self.future is not None and not self.taken and (self.project / ".platform" / ENV).exists():
+            platform_ctl(self.project, "destroy", ENV, "--with-data")
+
+
+EARLY_DEPLOY = pytest.StashKey[EarlyDeploy]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    needs = any("deployed" in getattr(item, "fixturenames", ()) for item in session.items)
+    molecule = any(item.nodeid.startswith("tests/molecule/") for item in session.items)
+    if needs and molecule and not session.config.option.collectonly:
+        tmp = session.config._tmp_path_factory  # type: ignore[attr-defined]  # pytest's own, set up by now
+        early = EarlyDeploy(tmp.mktemp("project"))
+        session.config.stash[EARLY_DEPLOY] = early
+        session.config.pluginmanager.register(early, "e2e-early-deploy")
+
+
+@pytest.fixture(scope="session")
+def deployed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Deployed:
+    early = request.config.stash.get(EARLY_DEPLOY, None)
+    if early is not None:
+        project, spec = early.project, early.spec
+        early.taken = True
+    else:
+        project = tmp_path_factory.mktemp("project")
+        spec = make_project(project)
     try:
-        killed = deploy_and_kill_mid_play(project)
-        resumed = platform_ctl(project, "deploy", ENV, "--json")
+        killed, resumed = early.take() if early is not None else _deploy(project)
         assert resumed.rc == 0, f"resumed deploy failed:\n{resumed.stdout[-3000:]}\n{resumed.stderr[-3000:]}"
         yield Deployed(project, ENV, killed, resumed, spec)
     finally:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ENV
 
 from platform_ctl.errors import SpecError
 from platform_ctl.spec import load_spec
@@ -20,14 +21,20 @@ from platform_ctl.spec import load_spec
 BAD = sorted((Path(__file__).resolve().parents[1] / "unit" / "specs" / "bad").glob("*.yml"))
 
 
-def _machine_state() -> tuple[list[str], list[str], str]:
+def _machine_state() -> tuple[list[str], list[str], list[str]]:
+    """Containers, networks and loop devices, less those of the suite's own environment `e2e`: its
+    deploy may be running beside these tests (tests/e2e/conftest.py starts it early)."""
+
     def out(*cmd: str) -> str:
         return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
 
+    containers = set(out("docker", "ps", "-aq", "--filter", "label=platform-ctl.env").split())
+    e2e = set(out("docker", "ps", "-aq", "--filter", f"label=platform-ctl.env={ENV}").split())
+    loops = out("losetup", "--list", "--noheadings", "-O", "NAME,BACK-FILE").splitlines()
     return (
-        sorted(out("docker", "ps", "-aq", "--filter", "label=platform-ctl.env").split()),
-        sorted(out("docker", "network", "ls", "-q").split()),
-        out("losetup", "--list", "--noheadings", "-O", "NAME,BACK-FILE"),
+        sorted(containers - e2e),
+        sorted(n for n in out("docker", "network", "ls", "--format", "{{.Name}}").split() if n != f"platform-{ENV}"),
+        sorted(line for line in loops if f"/.platform/{ENV}/volumes/" not in line),
     )
 
 
