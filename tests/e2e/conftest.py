@@ -150,8 +150,8 @@ def _deploy(project: Path) -> tuple[Run, Run]:
 
 
 class EarlyDeploy:
-    """Starts the session's deploy when the first Molecule test starts, instead of at the first
-    end-to-end test that needs it.
+    """The session's deploy, started when the first Molecule test starts (or else when `deployed`
+    first asks for it), instead of at the first end-to-end test that needs it.
 
     By then the integration tests are done, and with them the emulator's rehearsal, whose droplets
     and this environment's would not both fit in the machine's memory budget; the Molecule
@@ -169,14 +169,18 @@ class EarlyDeploy:
         #: Whether `deployed` took this environment (its teardown then destroys it).
         self.taken = False
 
-    def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
-        if self.future is None and nodeid.startswith("tests/molecule/test_scenarios.py::test_molecule_scenario"):
-            self.future = self.pool.submit(_deploy, self.project)
-
-    def take(self) -> tuple[Run, Run]:
+    def start(self) -> Future[tuple[Run, Run]]:
         if self.future is None:
             self.future = self.pool.submit(_deploy, self.project)
-        return self.future.result()
+        return self.future
+
+    def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
+        if nodeid.startswith("tests/molecule/test_scenarios.py::test_molecule_scenario"):
+            self.start()
+
+    def take(self) -> tuple[Run, Run]:
+        self.taken = True
+        return self.start().result()
 
     def pytest_sessionfinish(self) -> None:
         # Still deploying when the session ends early (a failure with -x, Ctrl-C): let it end, then
@@ -190,9 +194,9 @@ EARLY_DEPLOY = pytest.StashKey[EarlyDeploy]()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    needs = any("deployed" in getattr(item, "fixturenames", ()) for item in session.items)
-    molecule = any(item.nodeid.startswith("tests/molecule/") for item in session.items)
-    if needs and molecule and not session.config.option.collectonly:
+    if session.config.option.collectonly:
+        return
+    if any("deployed" in getattr(item, "fixturenames", ()) for item in session.items):
         tmp = session.config._tmp_path_factory  # type: ignore[attr-defined]  # pytest's own, set up by now
         early = EarlyDeploy(tmp.mktemp("project"))
         session.config.stash[EARLY_DEPLOY] = early
@@ -200,18 +204,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def deployed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Deployed:
-    early = request.config.stash.get(EARLY_DEPLOY, None)
-    if early is not None:
-        project, spec = early.project, early.spec
-        early.taken = True
-    else:
-        project = tmp_path_factory.mktemp("project")
-        spec = make_project(project)
+def deployed(request: pytest.FixtureRequest) -> Deployed:
+    early = request.config.stash[EARLY_DEPLOY]
+    project = early.project
     try:
-        killed, resumed = early.take() if early is not None else _deploy(project)
+        killed, resumed = early.take()
         assert resumed.rc == 0, f"resumed deploy failed:\n{resumed.stdout[-3000:]}\n{resumed.stderr[-3000:]}"
-        yield Deployed(project, ENV, killed, resumed, spec)
+        yield Deployed(project, ENV, killed, resumed, early.spec)
     finally:
         # The destroy test normally leaves nothing; after a failure (here or in a test) clean up anyway.
         if (project / ".platform" / ENV).exists() or _leftovers(ENV):

@@ -2,9 +2,9 @@
 
 The scenarios start as soon as collection ends (conftest.py here), two at a time
 (PLATFORM_CTL_MOLECULE_JOBS, default 2), longest first, and run beside the unit and integration
-tests: those leave a good part of this machine's two cores idle (OpenTofu and the emulator use about
-one; a deploy waits on its hosts), and the scenarios share nothing with them (their own instances,
-networks 10.201.x, ephemeral directories). Each test here waits for its own scenario and reports it,
+tests: those leave part of this machine's two cores idle (a deploy waits on its hosts, OpenTofu on
+the emulator), and the scenarios share nothing with them (their own instances, networks 10.201.x,
+ephemeral directories). Each test here waits for its own scenario and reports it,
 so a test's duration is its wait, not its scenario's run (a test's captured output has the run time).
 The end-to-end suite starts after the last of these tests, so no scenario runs beside its timed
 windows.
