@@ -57,6 +57,14 @@ MEMBERSHIP_READERS: dict[str, dict[str, tuple[str, ...] | None]] = {
 #: The base concerns built from the inventory's host list, re-applied on every other host (Ansible
 #: also runs the tasks tagged ``always`` with them: base's preflight checks).
 BASE_MEMBERSHIP_TAGS: tuple[str, ...] = ("base_hosts", "base_firewall")
+#: The parts of a phase that read group membership, run alone when the phase's hosts are all readers
+#: (no new host among them): pg_hba.conf and its reload; the target files, prometheus.yml and the
+#: reload. Handlers ignore tags, so what the changed files notify still runs. A phase not here, or
+#: with a new host, runs whole.
+MEMBERSHIP_TAGS: dict[str, tuple[str, ...]] = {
+    "metadata": ("postgresql_configure",),
+    "monitoring": ("prometheus_configure", "prometheus_service"),
+}
 COMMANDS = ("scale-out", "scale-in")
 
 _COUNT = re.compile(r"([+-]?)(\d{1,3})")
@@ -370,8 +378,10 @@ class _Runner:
         for phase in PLAYBOOK_PHASES:
             targets = _targets(phase, planned, op.added, op.group)
             if targets:
-                steps.append(Step(phase, f"{phase}.yml on {_names(targets)}",
-                                  functools.partial(self.playbook, phase, f"{phase}.yml", targets)))
+                tags = MEMBERSHIP_TAGS.get(phase, ()) if not set(targets) & set(op.added) else ()
+                steps.append(Step(phase, f"{phase}.yml on {_names(targets)}"
+                                         + (f" (--tags {','.join(tags)})" if tags else ""),
+                                  functools.partial(self.playbook, phase, f"{phase}.yml", targets, tags)))
             if phase == "base":
                 steps.append(membership)
         steps.append(Step("verify", "the shipped checks on every host", self.verify))

@@ -15,6 +15,8 @@ from platform_ctl.history import recorded
 from platform_ctl.infra import Host
 from platform_ctl.paths import COLLECTION_ROOT, Project
 from platform_ctl.scaling import (
+    BASE_MEMBERSHIP_TAGS,
+    MEMBERSHIP_TAGS,
     Operation,
     _spec_with_count,
     _targets,
@@ -156,6 +158,16 @@ def _host(name: str, *groups: str) -> Host:
     return Host(name, f"{name}.x", groups, "10.0.0.1", "10.0.0.1", SIZES["s-1vcpu-1gb"], ())
 
 
+@pytest.mark.parametrize(("role", "tag"), [("base", t) for t in BASE_MEMBERSHIP_TAGS]
+                         + [({"metadata": "postgresql", "monitoring": "prometheus"}[phase], t)
+                            for phase, tags in MEMBERSHIP_TAGS.items() for t in tags])
+def test_each_membership_tag_is_a_tag_of_its_role(role: str, tag: str) -> None:
+    import yaml
+
+    entries = yaml.safe_load((COLLECTION_ROOT / "roles" / role / "tasks" / "main.yml").read_text())
+    assert any(tag in entry.get("tags", []) for entry in entries), f"no task of {role} is tagged {tag}"
+
+
 def test_a_phase_runs_on_new_hosts_it_has_plays_for_and_on_its_membership_readers() -> None:
     hosts = [_host("trino-coord1", "trino_coordinator"), _host("trino-worker2", "trino_worker"),
              _host("pg1", "postgres"), _host("mon1", "monitoring"), _host("minio1", "minio"),
@@ -196,6 +208,9 @@ def test_minio_scale_out_adds_a_pool_and_restarts_the_whole_cluster(env: Environ
     plan = dict(result.plan)
     assert plan["spec"] == "set groups.minio.count to 8"
     assert plan["storage"] == "storage.yml on minio5, minio6, minio7 and 5 more"
+    # Phases whose hosts only read the membership run the part that reads it; storage has new hosts.
+    assert plan["metadata"] == "metadata.yml on pg1 (--tags postgresql_configure)"
+    assert plan["monitoring"] == "monitoring.yml on mon1 (--tags prometheus_configure,prometheus_service)"
     assert plan["membership"].startswith("/etc/hosts and firewall allow-lists on trino-coord1, ")
     text, spec = _spec_with_count(env, "minio", 8)
     assert spec.minio_pools() == (4, 4)
