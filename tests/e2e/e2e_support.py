@@ -11,7 +11,7 @@ import pytest
 import requests
 import trino
 import urllib3
-from conftest import Run
+from e2e_env import Run
 from minio import Minio
 
 from platform_ctl.vault import read_vault

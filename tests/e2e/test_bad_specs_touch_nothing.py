@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ENV
+from e2e_env import ENV
 
 from platform_ctl.errors import SpecError
 from platform_ctl.spec import load_spec

@@ -27,7 +27,7 @@ from types import TracebackType
 
 import pytest
 import urllib3
-from conftest import run_and_kill
+from e2e_env import run_and_kill
 from e2e_support import PACE_S, Cluster
 from minio import Minio
 from minio.error import S3Error

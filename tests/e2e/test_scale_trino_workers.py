@@ -20,7 +20,7 @@ from types import TracebackType
 
 import pytest
 import yaml
-from conftest import run_and_kill
+from e2e_env import run_and_kill
 from e2e_support import PACE_S, Cluster, wait_for
 
 from platform_ctl.history import read as read_history

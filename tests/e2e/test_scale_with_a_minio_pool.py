@@ -25,7 +25,7 @@ from types import TracebackType
 
 import pytest
 import yaml
-from conftest import run_and_kill
+from e2e_env import run_and_kill
 from e2e_support import PACE_S, Cluster, wait_for
 from minio.error import S3Error
 
