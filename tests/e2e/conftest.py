@@ -30,15 +30,13 @@ def _deploy(project: Path) -> tuple[Run, Run]:
 
 
 class EarlyDeploy:
-    """The session's deploy, started when the first Molecule test starts (or else when `deployed`
-    first asks for it), instead of at the first end-to-end test that needs it.
+    """The session's deploy, started when the first end-to-end test starts instead of at the first
+    test that needs it (after the bad-spec checks).
 
     By then the integration tests are done, and with them the emulator's rehearsal, whose droplets
-    and this environment's would not both fit in the machine's memory budget; the Molecule
-    scenarios (which run from the end of collection, tests/molecule/conftest.py) then share the two
-    cores with this deploy instead of leaving part of them idle near their end. No end-to-end test
-    starts before the last Molecule test, and `deployed` waits for this deploy. A plugin, not a
-    conftest hook: conftest hooks only see their own directory's tests.
+    and this environment's would not both fit in the machine's memory budget. The Molecule
+    scenarios run from the end of collection (tests/molecule/conftest.py), one at a time beside
+    these tests. A plugin, not a conftest hook: conftest hooks only see their own directory's tests.
     """
 
     def __init__(self, project: Path) -> None:
@@ -55,7 +53,7 @@ class EarlyDeploy:
         return self.future
 
     def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
-        if nodeid.startswith("tests/molecule/test_scenarios.py::test_molecule_scenario"):
+        if nodeid.startswith("tests/e2e/"):
             self.start()
 
     def take(self) -> tuple[Run, Run]:

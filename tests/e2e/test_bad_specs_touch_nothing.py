@@ -8,6 +8,7 @@ vault or vault password left behind.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,9 +22,15 @@ from platform_ctl.spec import load_spec
 BAD = sorted((Path(__file__).resolve().parents[1] / "unit" / "specs" / "bad").glob("*.yml"))
 
 
+MOLECULE_VOLUME = re.compile(r"/molecule-[^/]+/volumes/")
+
+
 def _machine_state() -> tuple[list[str], list[str], list[str]]:
-    """Containers, networks and loop devices, less those of the suite's own environment `e2e`: its
-    deploy may be running beside these tests (tests/e2e/conftest.py starts it early)."""
+    """Containers, networks and loop devices, less those of the suite's own environment `e2e` and of
+    the Molecule scenarios: the e2e deploy (tests/e2e/conftest.py starts it early) and a scenario
+    (tests/molecule/conftest.py) may be running beside these tests. A Molecule instance has no
+    platform-ctl label, its network is named molecule-*, its volume files lie in its ephemeral
+    directory, named molecule-* by tests/molecule/conftest.py."""
 
     def out(*cmd: str) -> str:
         return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -33,8 +40,9 @@ def _machine_state() -> tuple[list[str], list[str], list[str]]:
     loops = out("losetup", "--list", "--noheadings", "-O", "NAME,BACK-FILE").splitlines()
     return (
         sorted(containers - e2e),
-        sorted(n for n in out("docker", "network", "ls", "--format", "{{.Name}}").split() if n != f"platform-{ENV}"),
-        sorted(line for line in loops if f"/.platform/{ENV}/volumes/" not in line),
+        sorted(n for n in out("docker", "network", "ls", "--format", "{{.Name}}").split()
+               if n != f"platform-{ENV}" and not n.startswith("molecule-")),
+        sorted(line for line in loops if f"/.platform/{ENV}/volumes/" not in line and not MOLECULE_VOLUME.search(line)),
     )
 
 
