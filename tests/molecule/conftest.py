@@ -1,9 +1,9 @@
 """Start the selected Molecule scenarios when collection ends, so that they run beside the other
 tests (unit, integration, end-to-end); test_scenarios.py, collected last, waits for each one.
 
-Two scenarios at a time beside the unit and integration tests, which leave part of the two cores
-idle; one at a time from the first end-to-end test on: the end-to-end deploy and the tests after it
-are the suite's longest chain, and one scenario beside them leaves them a core.
+One scenario at a time by default (PLATFORM_CTL_MOLECULE_JOBS): the integration tests, the
+end-to-end deploy and the tests after it are the suite's longest chain, and a second scenario beside
+them slows it (the rehearsal deploy took 880 s beside two scenarios, 541 s alone).
 
 A session that ends early (a failure with -x, Ctrl-C) stops the scenarios still running and drops
 those not started: their instances stay until `tests/leftovers.py` (run by scripts/test.sh before
@@ -24,11 +24,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-#: Longest first (as measured alone on the CI machine), so that the lanes end about together.
+#: Longest first (as measured alone on the CI machine), so that with more than one lane they end
+#: about together.
 LONGEST_FIRST = ["trino", "postgresql", "minio", "prometheus", "docker", "node_exporter", "base", "grafana"]
-JOBS = int(os.environ.get("PLATFORM_CTL_MOLECULE_JOBS", "2"))
-#: Scenarios at a time once the end-to-end tests have started.
-JOBS_BESIDE_E2E = int(os.environ.get("PLATFORM_CTL_MOLECULE_JOBS_BESIDE_E2E", "1"))
+JOBS = int(os.environ.get("PLATFORM_CTL_MOLECULE_JOBS", "1"))
 #: What a single scenario may take before it counts as hung.
 TIMEOUT_S = 2400
 
@@ -40,33 +39,25 @@ class Outcome:
     seconds: float
 
 
-@dataclass(eq=False)  # a registered plugin: identity, not field equality
+@dataclass
 class ScenarioRuns:
     """The scenarios' pool, their outcomes by scenario, and the `molecule test` processes running."""
 
     pool: ThreadPoolExecutor
-    #: How many scenarios may run at once (the pool has JOBS threads; narrow() lowers this).
-    lanes: int = JOBS
     outcomes: dict[str, Future[Outcome]] = field(default_factory=dict)
     running: set[subprocess.Popen[str]] = field(default_factory=set)
-    lock: threading.Condition = field(default_factory=threading.Condition)
+    lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: bool = False
-
-    def narrow(self, lanes: int) -> None:
-        """From now on start a scenario only while fewer than ``lanes`` run (those running go on)."""
-        with self.lock:
-            self.lanes = max(1, min(self.lanes, lanes))
 
     def molecule_test(self, scenario: str, ephemeral: Path) -> Outcome:
         # A fresh ephemeral directory (instance state, inventory, keys, volume files): the scenario's
         # sequence starts at create (.config/molecule/config.yml), whatever an interrupted run left.
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0", "MOLECULE_EPHEMERAL_DIRECTORY": str(ephemeral)}
+        started = time.monotonic()
         with self.lock:
-            self.lock.wait_for(lambda: self.stopping or len(self.running) < self.lanes)
             if self.stopping:
                 return Outcome(-1, "not run: the session ended first", 0.0)
-            started = time.monotonic()
             proc = subprocess.Popen(["molecule", "test", "-s", scenario], cwd=REPO, env=env, text=True,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             self.running.add(proc)
@@ -79,7 +70,6 @@ class ScenarioRuns:
         finally:
             with self.lock:
                 self.running.discard(proc)
-                self.lock.notify_all()
         return Outcome(proc.returncode, output, time.monotonic() - started)
 
     def stop(self) -> None:
@@ -87,13 +77,7 @@ class ScenarioRuns:
             self.stopping = True
             for proc in self.running:
                 proc.terminate()
-            self.lock.notify_all()
         self.pool.shutdown(wait=True, cancel_futures=True)
-
-    def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
-        # A registered plugin sees every test; a conftest hook would see only this directory's.
-        if nodeid.startswith("tests/e2e/"):
-            self.narrow(JOBS_BESIDE_E2E)
 
 
 SCENARIO_RUNS = pytest.StashKey[ScenarioRuns]()
@@ -110,7 +94,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     for scenario in order:
         runs.outcomes[scenario] = runs.pool.submit(runs.molecule_test, scenario, tmp.mktemp(f"molecule-{scenario}"))
     session.config.stash[SCENARIO_RUNS] = runs
-    session.config.pluginmanager.register(runs, "molecule-scenario-runs")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -1,12 +1,10 @@
 """Every Molecule scenario under molecule/ passes `molecule test` (converge, idempotence, verify).
 
-The scenarios start as soon as collection ends (conftest.py here), longest first, two at a time
-(PLATFORM_CTL_MOLECULE_JOBS, default 2) beside the unit and integration tests, which leave part of
-this machine's two cores idle (a deploy waits on its hosts, OpenTofu on the emulator), then one at
-a time (PLATFORM_CTL_MOLECULE_JOBS_BESIDE_E2E, default 1) beside the end-to-end tests. They share
+The scenarios start as soon as collection ends (conftest.py here), longest first, one at a time
+(PLATFORM_CTL_MOLECULE_JOBS), and run beside the unit, integration and end-to-end tests. They share
 nothing with those tests (their own instances, networks 10.201.x, ephemeral directories). These
-tests are collected last and each waits for its own scenario, so a test's duration is its wait,
-not its scenario's run (a test's captured output has the run time).
+tests are collected last and each waits for its own scenario, so a test's duration is its wait, not
+its scenario's run (a test's captured output has the run time).
 """
 
 from __future__ import annotations
