@@ -58,8 +58,11 @@ class ScenarioRuns:
         with self.lock:
             if self.stopping:
                 return Outcome(-1, "not run: the session ended first", 0.0)
+            # A stdin of its own: the session's is shared by every test's subprocess, and beside the
+            # e2e tests (which SIGKILL commands mid-run, ssh among their children) it was left
+            # non-blocking, which ansible-core refuses ("requires blocking IO").
             proc = subprocess.Popen(["molecule", "test", "-s", scenario], cwd=REPO, env=env, text=True,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             self.running.add(proc)
         try:
             output, _ = proc.communicate(timeout=TIMEOUT_S)
