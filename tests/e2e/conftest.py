@@ -36,7 +36,8 @@ class EarlyDeploy:
     By then the integration tests are done, and with them the emulator's rehearsal, whose droplets
     and this environment's would not both fit in the machine's memory budget. The Molecule
     scenarios run from the end of collection (tests/molecule/conftest.py), one at a time beside
-    these tests. A plugin, not a conftest hook: conftest hooks only see their own directory's tests.
+    these tests. Registered as a plugin (from when a Molecule test started it); its trigger is now
+    in this directory, where a conftest hook would see it too.
     """
 
     def __init__(self, project: Path) -> None:
