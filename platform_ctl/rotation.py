@@ -12,6 +12,14 @@ so its share restarts the coordinator (and drains, then restarts, each worker): 
 before anything changes, needs confirmation, and the unavailability roles/trino measures is
 reported.
 
+``--only postgres`` does the same with PostgreSQL logins: a role has one password, so each user
+(the owner of its database) alternates login roles ``<name>_a`` / ``<name>_b`` acting as it
+(roles/postgresql, "Rotating the passwords"). The new logins are created next to the old ones, each
+client gets its new login (Trino's Iceberg catalog and Grafana restart to read it), the old logins
+are dropped from the vault, and the role retires them (no login, no password) and proves from
+``pg_authid`` that none of them can log in. The superuser's password (local peer login only) is
+replaced with them.
+
 A run is an operation in ``.platform/<env>/operation.json`` (the access keys old and new, never a
 secret; the secrets are in the vault, the old ones under ``vault_minio_previous_users`` until the
 end): a run killed in the middle finishes when the same command runs again.
@@ -46,13 +54,22 @@ if TYPE_CHECKING:
 COMMAND = "rotate-secrets"
 #: --only minio-root: MinIO's root credentials.
 ROOT = "minio-root"
+#: --only postgres: the PostgreSQL logins (and the superuser's password).
+POSTGRES = "postgres"
 #: What --only accepts, built so far.
-COMPONENTS: tuple[str, ...] = ("minio", ROOT)
+COMPONENTS: tuple[str, ...] = ("minio", ROOT, POSTGRES)
 #: Asked for but not built yet: named in the error, so nobody takes silence for a rotation.
-NOT_BUILT: tuple[str, ...] = ("postgres", "trino", "grafana", "ca")
+NOT_BUILT: tuple[str, ...] = ("trino", "grafana", "ca")
 #: The vault key holding, during a rotation, the users being replaced (JSON: roles/minio's
 #: minio_users_previous).
 PREVIOUS_USERS = "vault_minio_previous_users"
+#: The same for PostgreSQL logins (JSON: roles/postgresql's postgresql_previous_logins).
+PREVIOUS_LOGINS = "vault_postgres_previous_logins"
+
+
+#: Why Trino restarts when a credential of its Iceberg catalog changes.
+TRINO_DISRUPTION = ("Trino reads its Iceberg catalog's {what} only when it starts: the coordinator restarts "
+                    "(no query is answered until it is up again) and each worker is drained, then restarted")
 
 
 @dataclass(frozen=True)
@@ -78,10 +95,40 @@ class MinioClient:
 MINIO_CLIENTS: tuple[MinioClient, ...] = (
     MinioClient("pgbackrest", "pgbackrest-rw", "metadata"),
     MinioClient("prometheus", "prometheus-metrics", "monitoring"),
-    MinioClient("warehouse", "warehouse-rw", "query",
-                "Trino reads its Iceberg catalog's S3 credentials only when it starts: the coordinator restarts "
-                "(no query is answered until it is up again) and each worker is drained, then restarted"),
+    MinioClient("warehouse", "warehouse-rw", "query", TRINO_DISRUPTION.format(what="S3 credentials")),
 )
+
+@dataclass(frozen=True)
+class PostgresUser:
+    """A PostgreSQL user (roles/postgresql's postgresql_users or _monitoring_users) and who logs in as it."""
+
+    name: str
+    #: The playbook giving its clients the new login, with its tags ('' when no deployed host is a client).
+    phase: str = ""
+    tags: tuple[str, ...] = ()
+    disruption: str = ""
+
+    @property
+    def login_var(self) -> str:
+        return f"vault_postgres_{self.name}_login"
+
+    @property
+    def password_var(self) -> str:
+        return f"vault_postgres_{self.name}_password"
+
+
+GRAFANA_DISRUPTION = ("Grafana reads its database's and its PostgreSQL data source's logins only when it starts: "
+                      "it restarts (its UI and API answer again within seconds)")
+#: In the order their clients get the new login. dagster has no client yet (no role deploys
+#: Dagster): its login changes in PostgreSQL only.
+POSTGRES_USERS: tuple[PostgresUser, ...] = (
+    PostgresUser("dagster"),
+    PostgresUser("grafana", "monitoring", ("grafana",), GRAFANA_DISRUPTION),
+    PostgresUser("grafana_reader", "monitoring", ("grafana",), GRAFANA_DISRUPTION),
+    PostgresUser("iceberg", "query", (), TRINO_DISRUPTION.format(what="PostgreSQL login")),
+)
+#: metadata.yml's tags that create and retire logins: pg_hba.conf (and its reload), the roles.
+POSTGRES_TAGS = ("postgresql_configure", "postgresql_databases")
 
 _ALNUM = string.ascii_letters + string.digits
 
@@ -91,9 +138,12 @@ def _random(length: int) -> str:
     return "".join(secrets.choice(_ALNUM) for _ in range(length))
 
 
-def next_access_key(user: str, current: str) -> str:
-    """The other of ``<user>-a`` / ``<user>-b`` (``-a`` after the first, plain ``<user>``)."""
-    return f"{user}-b" if current == f"{user}-a" else f"{user}-a"
+def next_access_key(user: str, current: str, sep: str = "-") -> str:
+    """The other of ``<user>-a`` / ``<user>-b`` (``-a`` after the first, plain ``<user>``).
+
+    PostgreSQL logins take ``_`` (``iceberg_a``): roles/postgresql's names are identifiers.
+    """
+    return f"{user}{sep}b" if current == f"{user}{sep}a" else f"{user}{sep}a"
 
 
 @dataclass
@@ -101,7 +151,7 @@ class Rotation(OperationFile):
     """A rotation's plan and progress, kept on disk so a rerun resumes it."""
 
     only: str
-    #: user -> [old access key, new access key]
+    #: user -> [old access key, new access key] (--only postgres: [old login, new login])
     access_keys: dict[str, list[str]]
     command: str = COMMAND
     completed: list[str] = field(default_factory=list)
@@ -112,7 +162,8 @@ class Rotation(OperationFile):
         if self.only == ROOT:
             return f"{COMMAND} --only {ROOT}: MinIO's root credentials"
         users = ", ".join(f"{old} → {new}" for old, new in self.access_keys.values())
-        return f"{COMMAND} --only {self.only}: MinIO users {users}"
+        what = "PostgreSQL logins" if self.only == POSTGRES else "MinIO users"
+        return f"{COMMAND} --only {self.only}: {what} {users}"
 
     def unfinished(self, env: str) -> str:
         return (f"an interrupted `{self.summary}` (started {self.started}) is not finished: run "
@@ -135,7 +186,8 @@ def disruptions(only: str) -> list[str]:
     """The sentences saying what ``--only only`` interrupts."""
     if only == ROOT:
         return [ROOT_DISRUPTION]
-    return [c.disruption for c in MINIO_CLIENTS if c.disruption]
+    said = [c.disruption for c in (POSTGRES_USERS if only == POSTGRES else MINIO_CLIENTS) if c.disruption]
+    return list(dict.fromkeys(said))
 
 
 def _vault(env: Environment) -> tuple[dict[str, str], str]:
@@ -159,12 +211,17 @@ def plan_rotation(env: Environment, only: str | None) -> tuple[Rotation, bool]:
         raise PlatformCtlError(f"--only {only}: not a component {COMMAND} rotates; {allowed}", 2)
     require_deployed(env)
     vault, _ = _vault(env)
-    if PREVIOUS_USERS in vault:
-        raise PlatformCtlError(
-            f"{env.project.vault_path(env.name)} holds {PREVIOUS_USERS} (users of a rotation that has no record in "
-            f"{Rotation.path(env.state_dir)}): finish or undo that rotation by hand first; nothing was changed", 2)
-    if not env.spec.count("minio"):
-        raise PlatformCtlError(f"--only {only}: {env.name} has no minio hosts; nothing was changed", 2)
+    for key in (PREVIOUS_USERS, PREVIOUS_LOGINS):
+        if key in vault:
+            raise PlatformCtlError(
+                f"{env.project.vault_path(env.name)} holds {key} (credentials of a rotation that has no record in "
+                f"{Rotation.path(env.state_dir)}): finish or undo that rotation by hand first; nothing was changed", 2)
+    group = "postgres" if only == POSTGRES else "minio"
+    if not env.spec.count(group):
+        raise PlatformCtlError(f"--only {only}: {env.name} has no {group} hosts; nothing was changed", 2)
+    if only == POSTGRES:
+        logins = {u.name: vault.get(u.login_var, u.name) for u in POSTGRES_USERS}
+        return Rotation(only, {name: [old, next_access_key(name, old, "_")] for name, old in logins.items()}), False
     if only == ROOT:  # the root access key is half a credential: it stays in the vault only
         return Rotation(only, {}), False
     current = {c.user: vault.get(c.access_key_var, c.user) for c in MINIO_CLIENTS}
@@ -230,11 +287,12 @@ class _Runner:
     def forget(self) -> dict[str, object]:
         from platform_ctl.vault import write_vault
 
+        key = PREVIOUS_LOGINS if self.rotation.only == POSTGRES else PREVIOUS_USERS
         vault, password = _vault(self.env)
-        if PREVIOUS_USERS in vault:
-            del vault[PREVIOUS_USERS]
+        if key in vault:
+            del vault[key]
             write_vault(self.env.project.vault_path(self.env.name), vault, password)
-        return {"removed_from_vault": PREVIOUS_USERS}
+        return {"removed_from_vault": key}
 
     def verify(self) -> dict[str, object]:
         from platform_ctl.errors import VerifyFailed
@@ -257,7 +315,68 @@ class _Runner:
             Step("verify", "the shipped checks on every host", self.verify),
         ]
 
+    def generate_logins(self) -> dict[str, object]:
+        """New logins and passwords into the vault, the old ones kept there; a new superuser password."""
+        from platform_ctl.vault import write_vault
+
+        vault, password = _vault(self.env)
+        users = {u.name: u for u in POSTGRES_USERS}
+        previous, fresh = [], {}
+        for name, (old, new) in self.rotation.access_keys.items():
+            user = users[name]
+            if vault.get(user.login_var, name) == new:
+                continue  # written by the interrupted run
+            previous.append({"login": old, "password": vault[user.password_var], "of": name})
+            fresh[user.login_var] = new
+            fresh[user.password_var] = _random(40)
+        if fresh:
+            kept = json.loads(vault.get(PREVIOUS_LOGINS, "[]"))
+            fresh["vault_postgres_superuser_password"] = _random(40)
+            write_vault(self.env.project.vault_path(self.env.name),
+                        {**vault, **fresh, PREVIOUS_LOGINS: json.dumps(kept + previous)}, password)
+        return {"vault": str(self.env.project.vault_path(self.env.name).relative_to(self.env.project.root)),
+                "new_logins": [new for _, new in self.rotation.access_keys.values()]}
+
+    def logins(self) -> dict[str, object]:
+        return run_phase(self.env, "metadata", "metadata.yml", self.hosts_of("metadata"), self.report,
+                         tags=POSTGRES_TAGS)
+
+    def postgres_steps(self) -> list[Step]:
+        logins = self.rotation.access_keys
+        new = ", ".join(n for _, n in logins.values())
+        old = ", ".join(o for o, _ in logins.values())
+        db = ", ".join(self.hosts_of("metadata"))
+        steps = [
+            Step("generate", f"new logins {new} and their passwords into the vault (the old ones kept there), "
+                 "a new superuser password", self.generate_logins),
+            Step("add", f"metadata.yml on {db} (--tags {','.join(POSTGRES_TAGS)}): create {new} next to the old "
+                 "logins, pg_hba.conf admits both", self.logins),
+        ]
+        phases: dict[tuple[str, tuple[str, ...]], list[PostgresUser]] = {}
+        for user in POSTGRES_USERS:
+            if user.phase and self.hosts_of(user.phase):
+                phases.setdefault((user.phase, user.tags), []).append(user)
+        for (phase, tags), users in phases.items():
+            hosts = self.hosts_of(phase)
+            restarts = "Trino" if phase == "query" else "Grafana"
+            tagged = f" (--tags {','.join(tags)})" if tags else ""
+            steps.append(Step(
+                "give-" + "-".join(u.name for u in users),
+                f"{phase}.yml on {', '.join(hosts)}{tagged}: "
+                + ", ".join(f"{logins[u.name][1]} replaces {logins[u.name][0]}" for u in users)
+                + f" (restarts {restarts})",
+                functools.partial(run_phase, self.env, phase, f"{phase}.yml", hosts, self.report, tags=tags)))
+        steps += [
+            Step("forget", f"drop the old logins' passwords from the vault ({PREVIOUS_LOGINS})", self.forget),
+            Step("retire", f"metadata.yml on {db}: retire {old} (no login, no password, sessions ended) and check "
+                 "in pg_authid that none of them can log in", self.logins),
+            Step("verify", "the shipped checks on every host", self.verify),
+        ]
+        return steps
+
     def steps(self) -> list[Step]:
+        if self.rotation.only == POSTGRES:
+            return self.postgres_steps()
         if self.rotation.only == ROOT:
             return self.root_steps()
         keys = self.rotation.access_keys

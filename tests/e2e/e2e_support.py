@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 from collections.abc import Callable
+from types import TracebackType
 
 import pytest
 import requests
@@ -91,3 +93,49 @@ class Cluster:
         done = subprocess.run(["docker", "exec", f"{self.prefix}pg1", "runuser", "-u", "postgres", "--", "psql",
                                "-XAtq", "-d", database, "-c", sql], capture_output=True, text=True, check=True)
         return done.stdout.strip()
+
+
+#: Slack between the coordinator's restart as the playbook measures it (1 s polls, from its stop
+#: until /v1/info says it is no longer starting) and as a client sees it (it then also waits for
+#: a worker to be active again, and for its own retry).
+CLIENT_SLACK_S = 20
+
+
+class Loop:
+    """Runs ``operation`` in a loop on a thread (PACE_S after each success), with one retry after a failure."""
+
+    def __init__(self, name: str, operation: Callable[[], object]) -> None:
+        self.name, self.operation = name, operation
+        self.ok = 0
+        self.retried = 0
+        self.failures: list[tuple[float, str]] = []  # (monotonic time, error) of failed retries
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.operation()
+            except Exception:
+                self.retried += 1
+                time.sleep(1)
+                try:
+                    self.operation()
+                except Exception as exc:
+                    self.failures.append((time.monotonic(), f"{type(exc).__name__}: {str(exc)[:300]}"))
+                    continue
+            self.ok += 1
+            self._stop.wait(PACE_S)
+
+    def __enter__(self) -> Loop:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._stop.set()
+        self._thread.join(timeout=600)
+
+
+def pgbackrest_check(cluster: Cluster) -> None:
+    subprocess.run(["docker", "exec", f"{cluster.prefix}pg1", "runuser", "-u", "postgres", "--", "pgbackrest",
+                    "--stanza=main", "check"], capture_output=True, text=True, check=True, timeout=120)

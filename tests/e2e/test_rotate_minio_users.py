@@ -19,16 +19,14 @@ test_steady_state_after_day2.py.
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
-from collections.abc import Callable
 from types import TracebackType
 
 import pytest
 import urllib3
 from e2e_env import run_and_kill
-from e2e_support import PACE_S, Cluster
+from e2e_support import CLIENT_SLACK_S, PACE_S, Cluster, Loop, pgbackrest_check
 from minio import Minio
 from minio.error import S3Error
 
@@ -38,47 +36,6 @@ pytestmark = pytest.mark.e2e
 
 TABLE = "iceberg.rotation.events"
 USERS = {"warehouse": "warehouse", "pgbackrest": "pgbackrest"}  # MinIO user -> its bucket
-#: Slack between the coordinator's restart as the playbook measures it (1 s polls, from its stop
-#: until /v1/info says it is no longer starting) and as a client sees it (it then also waits for
-#: a worker to be active again, and for its own retry).
-CLIENT_SLACK_S = 20
-
-
-class Loop:
-    """Runs ``operation`` in a loop on a thread (PACE_S after each success), with one retry after a failure."""
-
-    def __init__(self, name: str, operation: Callable[[], object]) -> None:
-        self.name, self.operation = name, operation
-        self.ok = 0
-        self.retried = 0
-        self.failures: list[tuple[float, str]] = []  # (monotonic time, error) of failed retries
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.operation()
-            except Exception:
-                self.retried += 1
-                time.sleep(1)
-                try:
-                    self.operation()
-                except Exception as exc:
-                    self.failures.append((time.monotonic(), f"{type(exc).__name__}: {str(exc)[:300]}"))
-                    continue
-            self.ok += 1
-            self._stop.wait(PACE_S)
-
-    def __enter__(self) -> Loop:
-        self._thread.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._stop.set()
-        self._thread.join(timeout=600)
-
-
 def _s3(cluster: Cluster, node: str, access_key: str, secret_key: str) -> Minio:
     http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(cluster.ca), timeout=15, retries=False)
     return Minio(f"{cluster.addresses[node]}:9000", access_key, secret_key, secure=True, http_client=http)
@@ -88,11 +45,6 @@ def _credentials(cluster: Cluster) -> dict[str, tuple[str, str]]:
     vault = cluster.vault
     return {user: (vault.get(f"vault_minio_{user}_access_key", user), vault[f"vault_minio_{user}_secret_key"])
             for user in USERS}
-
-
-def _pgbackrest_check(cluster: Cluster) -> None:
-    subprocess.run(["docker", "exec", f"{cluster.prefix}pg1", "runuser", "-u", "postgres", "--", "pgbackrest",
-                    "--stanza=main", "check"], capture_output=True, text=True, check=True, timeout=120)
 
 
 def test_rotating_the_minio_users_keeps_clients_working_and_refuses_the_old_keys(deployed, cluster: Cluster):
@@ -113,7 +65,7 @@ def test_rotating_the_minio_users_keeps_clients_working_and_refuses_the_old_keys
     assert refused.rc == 2, refused.stderr[-500:]
     assert "add --yes" in refused.stderr, refused.stderr[-500:]
 
-    with Loop("pgbackrest check", lambda: _pgbackrest_check(cluster)) as backups, \
+    with Loop("pgbackrest check", lambda: pgbackrest_check(cluster)) as backups, \
             Loop("trino iceberg", read_iceberg) as queries:
         started = time.monotonic()
         # Killed once Trino's play has changed a file and before its handler restarted it: the

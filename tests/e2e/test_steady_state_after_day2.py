@@ -1,8 +1,9 @@
 """A second `deploy`, after every day-2 command of the suite, runs every phase and changes nothing.
 
 Each of them claims to leave the hosts as a deploy of the (new) spec would: the restores of
-test_postgresql_backups.py, both rotations of test_rotate_minio_users.py, the Trino worker's
-scale-out and scale-in, and the MinIO server pool's scale-out (4 -> 8 nodes). One deploy here
+test_postgresql_backups.py, both rotations of test_rotate_minio_users.py, the rotation of
+test_rotate_postgres_logins.py, the Trino worker's scale-out and scale-in, and the MinIO server
+pool's scale-out (4 -> 8 nodes). One deploy here
 checks them all: a deploy of this environment takes minutes on CI, and one after each operation
 was a fifth of the end-to-end suite's time. When it fails, the changed tasks are in the message
 and `.platform/e2e/history.jsonl` says which operation ran last on those hosts.

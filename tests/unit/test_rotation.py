@@ -12,7 +12,15 @@ from platform_ctl.environment import Environment
 from platform_ctl.errors import PlatformCtlError
 from platform_ctl.history import read as read_history
 from platform_ctl.paths import COLLECTION_ROOT, Project
-from platform_ctl.rotation import PREVIOUS_USERS, Rotation, _Runner, next_access_key, plan_rotation, rotate
+from platform_ctl.rotation import (
+    PREVIOUS_LOGINS,
+    PREVIOUS_USERS,
+    Rotation,
+    _Runner,
+    next_access_key,
+    plan_rotation,
+    rotate,
+)
 from platform_ctl.scaling import Operation, plan_operation
 from platform_ctl.vault import ensure_vault, read_vault, write_vault
 
@@ -49,8 +57,8 @@ def test_access_keys_alternate() -> None:
 
 
 @pytest.mark.parametrize(("only", "message"), [
-    (None, "give --only COMPONENT; allowed: minio, minio-root (not built yet: postgres, trino, grafana, ca)"),
-    ("postgres", "--only postgres: not a component rotate-secrets rotates; allowed: minio, minio-root"),
+    (None, "give --only COMPONENT; allowed: minio, minio-root, postgres (not built yet: trino, grafana, ca)"),
+    ("trino", "--only trino: not a component rotate-secrets rotates; allowed: minio, minio-root, postgres"),
 ])
 def test_rotate_refuses_what_it_does_not_rotate(env: Environment, only: str | None, message: str) -> None:
     with pytest.raises(PlatformCtlError) as err:
@@ -138,3 +146,49 @@ def test_the_root_credential_is_replaced_and_the_old_one_kept_until_forgotten(en
                                                    "secret_key": old["vault_minio_root_password"], "root": True}]
     runner.generate_root()
     assert _vault(env) == first, "a resumed step generates nothing new"
+
+
+def test_postgres_logins_alternate_and_the_old_ones_are_kept_until_forgotten(env: Environment) -> None:
+    old = _vault(env)
+    result = rotate(env, "postgres", check=True)
+    assert result.rotation is not None
+    assert result.rotation.access_keys == {"dagster": ["dagster", "dagster_a"], "grafana": ["grafana", "grafana_a"],
+                                           "grafana_reader": ["grafana_reader", "grafana_reader_a"],
+                                           "iceberg": ["iceberg", "iceberg_a"]}
+    assert result.plan == [
+        ("generate", "new logins dagster_a, grafana_a, grafana_reader_a, iceberg_a and their passwords into the vault "
+                     "(the old ones kept there), a new superuser password"),
+        ("add", "metadata.yml on pg1 (--tags postgresql_configure,postgresql_databases): create dagster_a, grafana_a, "
+                "grafana_reader_a, iceberg_a next to the old logins, pg_hba.conf admits both"),
+        ("give-grafana-grafana_reader", "monitoring.yml on mon1 (--tags grafana): grafana_a replaces grafana, "
+                                        "grafana_reader_a replaces grafana_reader (restarts Grafana)"),
+        ("give-iceberg", "query.yml on trino-coord1, trino-worker1: iceberg_a replaces iceberg (restarts Trino)"),
+        ("forget", f"drop the old logins' passwords from the vault ({PREVIOUS_LOGINS})"),
+        ("retire", "metadata.yml on pg1: retire dagster, grafana, grafana_reader, iceberg (no login, no password, "
+                   "sessions ended) and check in pg_authid that none of them can log in"),
+        ("verify", "the shipped checks on every host"),
+    ]
+    assert [d.split(":")[0] for d in result.disruptions] == [
+        "Grafana reads its database's and its PostgreSQL data source's logins only when it starts",
+        "Trino reads its Iceberg catalog's PostgreSQL login only when it starts"]
+    assert _vault(env) == old, "--check writes nothing"
+
+    rotation, _ = plan_rotation(env, "postgres")
+    runner = _Runner(env, rotation, lambda event: None)
+    runner.generate_logins()
+    first = _vault(env)
+    assert first["vault_postgres_iceberg_login"] == "iceberg_a"
+    assert first["vault_postgres_iceberg_password"] != old["vault_postgres_iceberg_password"]
+    assert first["vault_postgres_superuser_password"] != old["vault_postgres_superuser_password"]
+    assert {"login": "iceberg", "password": old["vault_postgres_iceberg_password"], "of": "iceberg"} in \
+        json.loads(first[PREVIOUS_LOGINS])
+    runner.generate_logins()  # the resumed step after a kill that came before the step was recorded
+    assert _vault(env) == first
+    with pytest.raises(PlatformCtlError) as err:  # a second rotation of another component waits
+        plan_rotation(env, "minio")
+    assert f"holds {PREVIOUS_LOGINS}" in err.value.message
+    runner.forget()
+    after = _vault(env)
+    assert PREVIOUS_LOGINS not in after
+    again, _ = plan_rotation(env, "postgres")
+    assert again.access_keys["iceberg"] == ["iceberg_a", "iceberg_b"]
