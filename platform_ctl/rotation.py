@@ -31,6 +31,7 @@ import functools
 import json
 import secrets
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -238,27 +239,39 @@ class _Runner:
         groups = playbook_groups(phase)
         return [h.name for h in self.env.spec.hosts() if "all" in groups or groups & set(h.groups)]
 
-    def generate(self) -> dict[str, object]:
-        """New users' secrets into the vault; the old users kept there until they are removed."""
+    def _generate(self, previous_key: str, keys: dict[str, tuple[str, str]],
+                  previous: Callable[[str, str, str], dict[str, object]], also: Callable[[], dict[str, str]] = dict,
+                  label: str = "new_access_keys") -> dict[str, object]:
+        """Each user's new name and a new secret into the vault, its old ones kept under ``previous_key``
+        (as ``previous(user, old name, old secret)``) until forgotten; ``also`` adds other new secrets.
+
+        ``keys`` gives each user's vault keys (name, secret). A user whose new name is in the vault
+        already was written by the interrupted run, and gets no second secret.
+        """
         from platform_ctl.vault import write_vault
 
         vault, password = _vault(self.env)
-        clients = {c.user: c for c in MINIO_CLIENTS}
-        previous, fresh = [], {}
+        kept, fresh = [], {}
         for user, (old, new) in self.rotation.access_keys.items():
-            client = clients[user]
-            if vault.get(client.access_key_var, user) == new:
+            name_var, secret_var = keys[user]
+            if vault.get(name_var, user) == new:
                 continue  # written by the interrupted run
-            previous.append({"access_key": old, "secret_key": vault[client.secret_key_var],
-                             "policies": [client.policy]})
-            fresh[client.access_key_var] = new
-            fresh[client.secret_key_var] = _random(40)
+            kept.append(previous(user, old, vault[secret_var]))
+            fresh[name_var] = new
+            fresh[secret_var] = _random(40)
         if fresh:
-            kept = json.loads(vault.get(PREVIOUS_USERS, "[]"))
+            kept = json.loads(vault.get(previous_key, "[]")) + kept
             write_vault(self.env.project.vault_path(self.env.name),
-                        {**vault, **fresh, PREVIOUS_USERS: json.dumps(kept + previous)}, password)
+                        {**vault, **fresh, **also(), previous_key: json.dumps(kept)}, password)
         return {"vault": str(self.env.project.vault_path(self.env.name).relative_to(self.env.project.root)),
-                "new_access_keys": [new for _, new in self.rotation.access_keys.values()]}
+                label: [new for _, new in self.rotation.access_keys.values()]}
+
+    def generate(self) -> dict[str, object]:
+        """New users' secrets into the vault; the old users kept there until they are removed."""
+        clients = {c.user: c for c in MINIO_CLIENTS}
+        return self._generate(
+            PREVIOUS_USERS, {u: (c.access_key_var, c.secret_key_var) for u, c in clients.items()},
+            lambda user, old, secret: {"access_key": old, "secret_key": secret, "policies": [clients[user].policy]})
 
     def generate_root(self) -> dict[str, object]:
         """A new root credential into the vault; the old one kept there until it is proved refused."""
@@ -317,25 +330,10 @@ class _Runner:
 
     def generate_logins(self) -> dict[str, object]:
         """New logins and passwords into the vault, the old ones kept there; a new superuser password."""
-        from platform_ctl.vault import write_vault
-
-        vault, password = _vault(self.env)
-        users = {u.name: u for u in POSTGRES_USERS}
-        previous, fresh = [], {}
-        for name, (old, new) in self.rotation.access_keys.items():
-            user = users[name]
-            if vault.get(user.login_var, name) == new:
-                continue  # written by the interrupted run
-            previous.append({"login": old, "password": vault[user.password_var], "of": name})
-            fresh[user.login_var] = new
-            fresh[user.password_var] = _random(40)
-        if fresh:
-            kept = json.loads(vault.get(PREVIOUS_LOGINS, "[]"))
-            fresh["vault_postgres_superuser_password"] = _random(40)
-            write_vault(self.env.project.vault_path(self.env.name),
-                        {**vault, **fresh, PREVIOUS_LOGINS: json.dumps(kept + previous)}, password)
-        return {"vault": str(self.env.project.vault_path(self.env.name).relative_to(self.env.project.root)),
-                "new_logins": [new for _, new in self.rotation.access_keys.values()]}
+        return self._generate(
+            PREVIOUS_LOGINS, {u.name: (u.login_var, u.password_var) for u in POSTGRES_USERS},
+            lambda user, old, secret: {"login": old, "password": secret, "of": user},
+            also=lambda: {"vault_postgres_superuser_password": _random(40)}, label="new_logins")
 
     def logins(self) -> dict[str, object]:
         return run_phase(self.env, "metadata", "metadata.yml", self.hosts_of("metadata"), self.report,
