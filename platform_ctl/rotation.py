@@ -8,7 +8,7 @@ old user removed, after which its credentials are proved refused. Access keys al
 
 pgBackRest reads its configuration on every run and Prometheus its token file on every scrape:
 both take the new credentials online. Trino reads its catalogs' credentials only when it starts,
-so its share restarts the coordinator (and drains, then restarts, each worker): that is said
+so its share restarts every Trino node together (one window): that is said
 before anything changes, needs confirmation, and the unavailability roles/trino measures is
 reported.
 
@@ -19,6 +19,12 @@ client gets its new login (Trino's Iceberg catalog and Grafana restart to read i
 are dropped from the vault, and the role retires them (no login, no password) and proves from
 ``pg_authid`` that none of them can log in. The superuser's password (local peer login only) is
 replaced with them.
+
+``--only trino`` replaces the internal shared secret Trino's nodes sign their requests to each
+other with. A node reads it only when it starts, and nodes with different secrets cannot talk, so
+every node restarts together (roles/trino's handler, one play): said before acting, confirmed,
+the window measured and reported. Each node then proves it accepts the new secret and refuses
+internal requests signed with the old one.
 
 A run is an operation in ``.platform/<env>/operation.json`` (the access keys old and new, never a
 secret; the secrets are in the vault, the old ones under ``vault_minio_previous_users`` until the
@@ -57,20 +63,28 @@ COMMAND = "rotate-secrets"
 ROOT = "minio-root"
 #: --only postgres: the PostgreSQL logins (and the superuser's password).
 POSTGRES = "postgres"
+#: --only trino: Trino's internal shared secret.
+TRINO = "trino"
 #: What --only accepts, built so far.
-COMPONENTS: tuple[str, ...] = ("minio", ROOT, POSTGRES)
+COMPONENTS: tuple[str, ...] = ("minio", ROOT, POSTGRES, TRINO)
 #: Asked for but not built yet: named in the error, so nobody takes silence for a rotation.
-NOT_BUILT: tuple[str, ...] = ("trino", "grafana", "ca")
+NOT_BUILT: tuple[str, ...] = ("grafana", "ca")
 #: The vault key holding, during a rotation, the users being replaced (JSON: roles/minio's
 #: minio_users_previous).
 PREVIOUS_USERS = "vault_minio_previous_users"
 #: The same for PostgreSQL logins (JSON: roles/postgresql's postgresql_previous_logins).
 PREVIOUS_LOGINS = "vault_postgres_previous_logins"
+#: The same for Trino's shared secret (roles/trino's trino_shared_secret_previous).
+PREVIOUS_SECRET = "vault_trino_previous_shared_secret"  # noqa: S105 (a vault key)
+#: Each component's vault key of what it replaces.
+PREVIOUS_KEYS = {"minio": PREVIOUS_USERS, ROOT: PREVIOUS_USERS, POSTGRES: PREVIOUS_LOGINS, TRINO: PREVIOUS_SECRET}
+#: The inventory group a component's rotation needs hosts in.
+GROUPS = {POSTGRES: "postgres", TRINO: "trino_coordinator"}
 
 
 #: Why Trino restarts when a credential of its Iceberg catalog changes.
-TRINO_DISRUPTION = ("Trino reads its Iceberg catalog's {what} only when it starts: the coordinator restarts "
-                    "(no query is answered until it is up again) and each worker is drained, then restarted")
+TRINO_DISRUPTION = ("Trino reads its Iceberg catalog's {what} only when it starts: its nodes restart together "
+                    "(no query is answered until the coordinator is up again with its workers)")
 
 
 @dataclass(frozen=True)
@@ -162,6 +176,8 @@ class Rotation(OperationFile):
     def summary(self) -> str:
         if self.only == ROOT:
             return f"{COMMAND} --only {ROOT}: MinIO's root credentials"
+        if self.only == TRINO:
+            return f"{COMMAND} --only {TRINO}: Trino's internal shared secret"
         users = ", ".join(f"{old} → {new}" for old, new in self.access_keys.values())
         what = "PostgreSQL logins" if self.only == POSTGRES else "MinIO users"
         return f"{COMMAND} --only {self.only}: {what} {users}"
@@ -183,10 +199,17 @@ ROOT_DISRUPTION = ("MinIO reads its root credentials only when it starts, and al
                    "every S3 request fails until they are back (the restart is measured)")
 
 
+#: Why a new shared secret interrupts Trino (roles/trino's handler restarts every node at once).
+TRINO_ALL_NODES_DISRUPTION = (
+    "Trino's nodes sign their requests to each other with the shared secret, read only when "
+    "they start, and nodes with different secrets cannot work together: all of them restart together, and no "
+    "query is answered until the coordinator is up again with its workers (the restart is measured)")
+
+
 def disruptions(only: str) -> list[str]:
     """The sentences saying what ``--only only`` interrupts."""
-    if only == ROOT:
-        return [ROOT_DISRUPTION]
+    if only in (ROOT, TRINO):
+        return [ROOT_DISRUPTION if only == ROOT else TRINO_ALL_NODES_DISRUPTION]
     said = [c.disruption for c in (POSTGRES_USERS if only == POSTGRES else MINIO_CLIENTS) if c.disruption]
     return list(dict.fromkeys(said))
 
@@ -212,18 +235,18 @@ def plan_rotation(env: Environment, only: str | None) -> tuple[Rotation, bool]:
         raise PlatformCtlError(f"--only {only}: not a component {COMMAND} rotates; {allowed}", 2)
     require_deployed(env)
     vault, _ = _vault(env)
-    for key in (PREVIOUS_USERS, PREVIOUS_LOGINS):
+    for key in dict.fromkeys(PREVIOUS_KEYS.values()):
         if key in vault:
             raise PlatformCtlError(
                 f"{env.project.vault_path(env.name)} holds {key} (credentials of a rotation that has no record in "
                 f"{Rotation.path(env.state_dir)}): finish or undo that rotation by hand first; nothing was changed", 2)
-    group = "postgres" if only == POSTGRES else "minio"
+    group = GROUPS.get(only, "minio")
     if not env.spec.count(group):
         raise PlatformCtlError(f"--only {only}: {env.name} has no {group} hosts; nothing was changed", 2)
     if only == POSTGRES:
         logins = {u.name: vault.get(u.login_var, u.name) for u in POSTGRES_USERS}
         return Rotation(only, {name: [old, next_access_key(name, old, "_")] for name, old in logins.items()}), False
-    if only == ROOT:  # the root access key is half a credential: it stays in the vault only
+    if only in (ROOT, TRINO):  # one secret (the root access key is half a credential): in the vault only
         return Rotation(only, {}), False
     current = {c.user: vault.get(c.access_key_var, c.user) for c in MINIO_CLIENTS}
     return Rotation(only, {user: [old, next_access_key(user, old)] for user, old in current.items()}), False
@@ -287,6 +310,16 @@ class _Runner:
             write_vault(self.env.project.vault_path(self.env.name), {**vault, **fresh}, password)
         return {"vault": str(self.env.project.vault_path(self.env.name).relative_to(self.env.project.root))}
 
+    def generate_secret(self) -> dict[str, object]:
+        """A new shared secret for Trino into the vault; the old one kept there until every node refused it."""
+        from platform_ctl.vault import write_vault
+
+        vault, password = _vault(self.env)
+        if PREVIOUS_SECRET not in vault:  # else written by the interrupted run
+            fresh = {"vault_trino_shared_secret": _random(64), PREVIOUS_SECRET: vault["vault_trino_shared_secret"]}
+            write_vault(self.env.project.vault_path(self.env.name), {**vault, **fresh}, password)
+        return {"vault": str(self.env.project.vault_path(self.env.name).relative_to(self.env.project.root))}
+
     def refuse_root(self) -> dict[str, object]:
         vault, _ = _vault(self.env)
         old = [user["access_key"] for user in json.loads(vault.get(PREVIOUS_USERS, "[]")) if user.get("root")]
@@ -300,7 +333,7 @@ class _Runner:
     def forget(self) -> dict[str, object]:
         from platform_ctl.vault import write_vault
 
-        key = PREVIOUS_LOGINS if self.rotation.only == POSTGRES else PREVIOUS_USERS
+        key = PREVIOUS_KEYS[self.rotation.only]
         vault, password = _vault(self.env)
         if key in vault:
             del vault[key]
@@ -325,6 +358,18 @@ class _Runner:
             Step("refuse", "check the old root credential is refused (storage.yml --tags minio_objects)",
                  self.refuse_root),
             Step("forget", f"drop the old root credential from the vault ({PREVIOUS_USERS})", self.forget),
+            Step("verify", "the shipped checks on every host", self.verify),
+        ]
+
+    def trino_steps(self) -> list[Step]:
+        nodes = self.hosts_of("query")
+        return [
+            Step("generate", "a new shared secret for Trino into the vault (the old one kept there as "
+                 f"{PREVIOUS_SECRET})", self.generate_secret),
+            Step("restart", f"query.yml on {', '.join(nodes)}: every node restarts together with the new secret, "
+                 "then each is checked to accept it and to refuse internal requests signed with the old one",
+                 functools.partial(run_phase, self.env, "query", "query.yml", nodes, self.report)),
+            Step("forget", f"drop the old shared secret from the vault ({PREVIOUS_SECRET})", self.forget),
             Step("verify", "the shipped checks on every host", self.verify),
         ]
 
@@ -377,6 +422,8 @@ class _Runner:
             return self.postgres_steps()
         if self.rotation.only == ROOT:
             return self.root_steps()
+        if self.rotation.only == TRINO:
+            return self.trino_steps()
         keys = self.rotation.access_keys
         new = ", ".join(n for _, n in keys.values())
         old = [o for o, _ in keys.values()]

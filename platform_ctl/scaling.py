@@ -266,11 +266,12 @@ def _spec_with_count(env: Environment, group: str, count: int) -> tuple[str, Spe
 
 
 def playbook_groups(phase: str) -> set[str]:
-    """The host patterns of a phase playbook's plays (group names; ``all`` for every host)."""
+    """The host patterns of a phase playbook's plays (group names; ``all`` for every host), split at ``,``
+    or ``:`` as Ansible does."""
     from platform_ctl.runner import PLAYBOOK_DIR
 
     plays = yaml.safe_load((PLAYBOOK_DIR / f"{phase}.yml").read_text()) or []
-    return {pattern.strip() for play in plays for pattern in str(play.get("hosts", "")).split(",")}
+    return {pattern.strip() for play in plays for pattern in re.split(r"[,:]", str(play.get("hosts", "")))}
 
 
 def _targets(phase: str, hosts: Sequence[Host | HostPlan], names: list[str], group: str) -> list[str]:
@@ -440,7 +441,8 @@ RESTART_SENTENCES = {
     "minio": "MinIO unavailable (no write quorum by its health check) for {unavailable_s:.1f} s while its {nodes} "
              "nodes restarted together; writes through a node can fail up to 15 s longer, until it reconnects "
              "peers' drives it found down (MinIO retries every 15 s)",
-    "trino": "Trino answered no query for {unavailable_s:.1f} s while its coordinator restarted",
+    "trino": "Trino answered no query for {unavailable_s:.1f} s while it restarted (from its coordinator's stop until "
+             "the coordinator was up again with its workers listed)",
 }
 
 

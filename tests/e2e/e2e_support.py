@@ -95,9 +95,9 @@ class Cluster:
         return done.stdout.strip()
 
 
-#: Slack between the coordinator's restart as the playbook measures it (1 s polls, from its stop
-#: until /v1/info says it is no longer starting) and as a client sees it (it then also waits for
-#: a worker to be active again, and for its own retry).
+#: Slack between Trino's restart as the playbook measures it (from the coordinator's stop until
+#: /v1/info says it is no longer starting, 1 s polls, and the coordinator lists its workers) and as
+#: a client sees it (its own pace, timeouts and retry).
 CLIENT_SLACK_S = 20
 
 

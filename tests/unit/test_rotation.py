@@ -14,6 +14,7 @@ from platform_ctl.history import read as read_history
 from platform_ctl.paths import COLLECTION_ROOT, Project
 from platform_ctl.rotation import (
     PREVIOUS_LOGINS,
+    PREVIOUS_SECRET,
     PREVIOUS_USERS,
     Rotation,
     _Runner,
@@ -57,8 +58,8 @@ def test_access_keys_alternate() -> None:
 
 
 @pytest.mark.parametrize(("only", "message"), [
-    (None, "give --only COMPONENT; allowed: minio, minio-root, postgres (not built yet: trino, grafana, ca)"),
-    ("trino", "--only trino: not a component rotate-secrets rotates; allowed: minio, minio-root, postgres"),
+    (None, "give --only COMPONENT; allowed: minio, minio-root, postgres, trino (not built yet: grafana, ca)"),
+    ("ca", "--only ca: not a component rotate-secrets rotates; allowed: minio, minio-root, postgres, trino"),
 ])
 def test_rotate_refuses_what_it_does_not_rotate(env: Environment, only: str | None, message: str) -> None:
     with pytest.raises(PlatformCtlError) as err:
@@ -77,7 +78,7 @@ def test_plan_check_and_the_trino_interruption_change_nothing(env: Environment) 
     assert [name for name, _ in result.plan] == ["generate", "add", "give-pgbackrest", "give-prometheus",
                                                  "give-warehouse", "remove", "forget", "verify"]
     assert len(result.disruptions) == 1
-    assert "coordinator restarts" in result.disruptions[0]
+    assert "its nodes restart together" in result.disruptions[0]
     assert env.project.vault_path("local").read_bytes() == before
     assert not Rotation.path(env.state_dir).exists()
     assert read_history(env.state_dir) == []
@@ -192,3 +193,34 @@ def test_postgres_logins_alternate_and_the_old_ones_are_kept_until_forgotten(env
     assert PREVIOUS_LOGINS not in after
     again, _ = plan_rotation(env, "postgres")
     assert again.access_keys["iceberg"] == ["iceberg_a", "iceberg_b"]
+
+
+def test_the_trino_secret_is_replaced_and_the_old_one_kept_until_forgotten(env: Environment) -> None:
+    old = _vault(env)
+    result = rotate(env, "trino", check=True)
+    assert result.plan == [
+        ("generate", f"a new shared secret for Trino into the vault (the old one kept there as {PREVIOUS_SECRET})"),
+        ("restart", "query.yml on trino-coord1, trino-worker1: every node restarts together with the new secret, "
+                    "then each is checked to accept it and to refuse internal requests signed with the old one"),
+        ("forget", f"drop the old shared secret from the vault ({PREVIOUS_SECRET})"),
+        ("verify", "the shipped checks on every host"),
+    ]
+    assert len(result.disruptions) == 1
+    assert "all of them restart together" in result.disruptions[0]
+    assert _vault(env) == old, "--check writes nothing"
+    rotation, _ = plan_rotation(env, "trino")
+    assert rotation.access_keys == {}, "no secret in operation.json"
+    runner = _Runner(env, rotation, lambda event: None)
+    runner.generate_secret()
+    first = _vault(env)
+    assert first["vault_trino_shared_secret"] != old["vault_trino_shared_secret"]
+    assert len(first["vault_trino_shared_secret"]) >= 32
+    assert first[PREVIOUS_SECRET] == old["vault_trino_shared_secret"]
+    runner.generate_secret()
+    assert _vault(env) == first, "a resumed step generates nothing new"
+    with pytest.raises(PlatformCtlError) as err:  # another rotation waits
+        plan_rotation(env, "minio")
+    assert f"holds {PREVIOUS_SECRET}" in err.value.message
+    runner.forget()
+    assert PREVIOUS_SECRET not in _vault(env)
+    assert _vault(env)["vault_trino_shared_secret"] == first["vault_trino_shared_secret"]

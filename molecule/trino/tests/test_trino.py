@@ -28,6 +28,7 @@ COORDINATOR = "10.201.14.11"
 WORKER = "10.201.14.12"
 PORT = 8443
 PASSWORD = "molecule-trino-admin-0123456789"
+SHARED_SECRET = "molecule-trino-shared-secret-0123456789-0123456789"  # molecule.yml
 
 
 def _get(name: str) -> testinfra.host.Host:
@@ -131,6 +132,30 @@ def test_a_query_runs_its_splits_on_the_worker_and_none_on_the_coordinator():
     assert [coordinator for coordinator, _, _ in rows if coordinator] == []
     assert len(workers) == 1, rows
     assert workers[0][1] > 0, rows
+
+
+def _internal_auth_module():
+    """roles/trino's trino_internal_auth module (the role checks every node with it on each run)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[3] / "roles/trino/library/trino_internal_auth.py"
+    spec = importlib.util.spec_from_file_location("trino_internal_auth", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("node", [COORDINATOR, WORKER])
+def test_internal_requests_need_the_shared_secret(node):
+    # What a peer sends (an X-Trino-Internal-Bearer JWT keyed with the secret) is accepted; the same
+    # request signed with another secret is refused, as a replaced secret is after a rotation.
+    auth = _internal_auth_module()
+    context = ssl.create_default_context(cafile=str(CA))
+    url = f"https://{node}:{PORT}"
+    assert auth.status_of(url, context, auth.internal_token(SHARED_SECRET, "molecule")) == 200
+    assert auth.status_of(url, context, auth.internal_token(SHARED_SECRET + "-old", "molecule")) == 401
 
 
 def test_wrong_password_and_no_password_are_refused():
