@@ -206,10 +206,14 @@ TRINO_ALL_NODES_DISRUPTION = (
     "query is answered until the coordinator is up again with its workers (the restart is measured)")
 
 
+#: The rotations that restart a whole component at once, and what that interrupts.
+WHOLE_RESTARTS = {ROOT: ROOT_DISRUPTION, TRINO: TRINO_ALL_NODES_DISRUPTION}
+
+
 def disruptions(only: str) -> list[str]:
     """The sentences saying what ``--only only`` interrupts."""
-    if only in (ROOT, TRINO):
-        return [ROOT_DISRUPTION if only == ROOT else TRINO_ALL_NODES_DISRUPTION]
+    if only in WHOLE_RESTARTS:
+        return [WHOLE_RESTARTS[only]]
     said = [c.disruption for c in (POSTGRES_USERS if only == POSTGRES else MINIO_CLIENTS) if c.disruption]
     return list(dict.fromkeys(said))
 
@@ -246,7 +250,7 @@ def plan_rotation(env: Environment, only: str | None) -> tuple[Rotation, bool]:
     if only == POSTGRES:
         logins = {u.name: vault.get(u.login_var, u.name) for u in POSTGRES_USERS}
         return Rotation(only, {name: [old, next_access_key(name, old, "_")] for name, old in logins.items()}), False
-    if only in (ROOT, TRINO):  # one secret (the root access key is half a credential): in the vault only
+    if only in WHOLE_RESTARTS:  # one secret (the root access key is half a credential): in the vault only
         return Rotation(only, {}), False
     current = {c.user: vault.get(c.access_key_var, c.user) for c in MINIO_CLIENTS}
     return Rotation(only, {user: [old, next_access_key(user, old)] for user, old in current.items()}), False
@@ -257,6 +261,11 @@ class _Runner:
 
     def __init__(self, env: Environment, rotation: Rotation, report: Reporter) -> None:
         self.env, self.rotation, self.report = env, rotation, report
+
+    @property
+    def vault_file(self) -> str:
+        """The vault's path in the project, as the steps record it."""
+        return str(self.env.project.vault_path(self.env.name).relative_to(self.env.project.root))
 
     def hosts_of(self, phase: str) -> list[str]:
         groups = playbook_groups(phase)
@@ -286,7 +295,7 @@ class _Runner:
             kept = json.loads(vault.get(previous_key, "[]")) + kept
             write_vault(self.env.project.vault_path(self.env.name),
                         {**vault, **fresh, **also(), previous_key: json.dumps(kept)}, password)
-        return {"vault": str(self.env.project.vault_path(self.env.name).relative_to(self.env.project.root)),
+        return {"vault": self.vault_file,
                 label: [new for _, new in self.rotation.access_keys.values()]}
 
     def generate(self) -> dict[str, object]:
@@ -308,7 +317,7 @@ class _Runner:
             fresh = {"vault_minio_root_user": _random(20), "vault_minio_root_password": _random(40),
                      PREVIOUS_USERS: json.dumps([*kept, old])}
             write_vault(self.env.project.vault_path(self.env.name), {**vault, **fresh}, password)
-        return {"vault": str(self.env.project.vault_path(self.env.name).relative_to(self.env.project.root))}
+        return {"vault": self.vault_file}
 
     def generate_secret(self) -> dict[str, object]:
         """A new shared secret for Trino into the vault; the old one kept there until every node refused it."""
@@ -318,7 +327,7 @@ class _Runner:
         if PREVIOUS_SECRET not in vault:  # else written by the interrupted run
             fresh = {"vault_trino_shared_secret": _random(64), PREVIOUS_SECRET: vault["vault_trino_shared_secret"]}
             write_vault(self.env.project.vault_path(self.env.name), {**vault, **fresh}, password)
-        return {"vault": str(self.env.project.vault_path(self.env.name).relative_to(self.env.project.root))}
+        return {"vault": self.vault_file}
 
     def refuse_root(self) -> dict[str, object]:
         vault, _ = _vault(self.env)
