@@ -26,6 +26,13 @@ every node restarts together (roles/trino's handler, one play): said before acti
 the window measured and reported. Each node then proves it accepts the new secret and refuses
 internal requests signed with the old one.
 
+``--only ca`` replaces the environment's CA with a trust overlap (platform_ctl.pki): every client
+is made to trust the new CA next to the old, then every certificate is re-issued from the new CA,
+then the old CA is trusted no more and its key deleted. Each step applies the TLS tasks of every
+role to every host (site.yml, ``TLS_TAGS``). MinIO and Trino read their CAs and certificates
+only when they start, so each step restarts each of them, all nodes together: said before acting,
+confirmed, each window reported. PostgreSQL reloads; Prometheus reads its CA file again by itself.
+
 A run is an operation in ``.platform/<env>/operation.json`` (the access keys old and new, never a
 secret; the secrets are in the vault, the old ones under ``vault_minio_previous_users`` until the
 end): a run killed in the middle finishes when the same command runs again.
@@ -65,10 +72,12 @@ ROOT = "minio-root"
 POSTGRES = "postgres"
 #: --only trino: Trino's internal shared secret.
 TRINO = "trino"
+#: --only ca: the environment's certificate authority, and every certificate it signed.
+CA = "ca"
 #: What --only accepts, built so far.
-COMPONENTS: tuple[str, ...] = ("minio", ROOT, POSTGRES, TRINO)
+COMPONENTS: tuple[str, ...] = ("minio", ROOT, POSTGRES, TRINO, CA)
 #: Asked for but not built yet: named in the error, so nobody takes silence for a rotation.
-NOT_BUILT: tuple[str, ...] = ("grafana", "ca")
+NOT_BUILT: tuple[str, ...] = ("grafana",)
 #: The vault key holding, during a rotation, the users being replaced (JSON: roles/minio's
 #: minio_users_previous).
 PREVIOUS_USERS = "vault_minio_previous_users"
@@ -78,8 +87,12 @@ PREVIOUS_LOGINS = "vault_postgres_previous_logins"
 PREVIOUS_SECRET = "vault_trino_previous_shared_secret"  # noqa: S105 (a vault key)
 #: Each component's vault key of what it replaces.
 PREVIOUS_KEYS = {"minio": PREVIOUS_USERS, ROOT: PREVIOUS_USERS, POSTGRES: PREVIOUS_LOGINS, TRINO: PREVIOUS_SECRET}
-#: The inventory group a component's rotation needs hosts in.
-GROUPS = {POSTGRES: "postgres", TRINO: "trino_coordinator"}
+#: The inventory group a component's rotation needs hosts in ('': none).
+GROUPS = {POSTGRES: "postgres", TRINO: "trino_coordinator", CA: ""}
+#: The roles' tags a CA rotation's steps apply (site.yml): certificates and trust, and the
+#: configure tasks that restart what reads them and measure the restarts.
+TLS_TAGS = ("minio_tls", "minio_configure", "postgresql_tls", "trino_tls", "trino_configure",
+            "prometheus_configure", "grafana_configure")
 
 
 #: Why Trino restarts when a credential of its Iceberg catalog changes.
@@ -178,6 +191,8 @@ class Rotation(OperationFile):
             return f"{COMMAND} --only {ROOT}: MinIO's root credentials"
         if self.only == TRINO:
             return f"{COMMAND} --only {TRINO}: Trino's internal shared secret"
+        if self.only == CA:
+            return f"{COMMAND} --only {CA}: the environment's certificate authority"
         users = ", ".join(f"{old} → {new}" for old, new in self.access_keys.values())
         what = "PostgreSQL logins" if self.only == POSTGRES else "MinIO users"
         return f"{COMMAND} --only {self.only}: {what} {users}"
@@ -206,8 +221,14 @@ TRINO_ALL_NODES_DISRUPTION = (
     "query is answered until the coordinator is up again with its workers (the restart is measured)")
 
 
+#: Why a new CA interrupts MinIO and Trino (each step restarts each, all its nodes together).
+CA_DISRUPTION = (
+    "MinIO and Trino read their CAs and certificates only when they start: each of the three steps (trust the new "
+    "CA, re-issue every certificate, stop trusting the old CA) restarts all MinIO nodes together and all Trino "
+    "nodes together, and neither answers until it is back (each restart is measured); PostgreSQL only reloads")
+
 #: The rotations that restart a whole component at once, and what that interrupts.
-WHOLE_RESTARTS = {ROOT: ROOT_DISRUPTION, TRINO: TRINO_ALL_NODES_DISRUPTION}
+WHOLE_RESTARTS = {ROOT: ROOT_DISRUPTION, TRINO: TRINO_ALL_NODES_DISRUPTION, CA: CA_DISRUPTION}
 
 
 def disruptions(only: str) -> list[str]:
@@ -244,8 +265,10 @@ def plan_rotation(env: Environment, only: str | None) -> tuple[Rotation, bool]:
             raise PlatformCtlError(
                 f"{env.project.vault_path(env.name)} holds {key} (credentials of a rotation that has no record in "
                 f"{Rotation.path(env.state_dir)}): finish or undo that rotation by hand first; nothing was changed", 2)
+    if only == CA:
+        _require_no_ca_leftovers(env)
     group = GROUPS.get(only, "minio")
-    if not env.spec.count(group):
+    if group and not env.spec.count(group):
         raise PlatformCtlError(f"--only {only}: {env.name} has no {group} hosts; nothing was changed", 2)
     if only == POSTGRES:
         logins = {u.name: vault.get(u.login_var, u.name) for u in POSTGRES_USERS}
@@ -254,6 +277,16 @@ def plan_rotation(env: Environment, only: str | None) -> tuple[Rotation, bool]:
         return Rotation(only, {}), False
     current = {c.user: vault.get(c.access_key_var, c.user) for c in MINIO_CLIENTS}
     return Rotation(only, {user: [old, next_access_key(user, old)] for user, old in current.items()}), False
+
+
+def _require_no_ca_leftovers(env: Environment) -> None:
+    from platform_ctl.pki import NEXT, PREVIOUS
+
+    for name in (NEXT, PREVIOUS):
+        if (env.state_dir / "pki" / name).exists():
+            raise PlatformCtlError(
+                f"{env.state_dir / 'pki' / name} exists (a CA of a rotation that has no record in "
+                f"{Rotation.path(env.state_dir)}): finish or undo that rotation by hand first; nothing was changed", 2)
 
 
 class _Runner:
@@ -382,6 +415,51 @@ class _Runner:
             Step("verify", "the shipped checks on every host", self.verify),
         ]
 
+    def tls(self) -> dict[str, object]:
+        return run_phase(self.env, "tls", "site.yml", [h.name for h in self.env.spec.hosts()], self.report,
+                         tags=TLS_TAGS)
+
+    def new_ca(self) -> dict[str, object]:
+        from platform_ctl.pki import add_next_ca, ensure_ca, trusted_subjects
+
+        add_next_ca(self.env.state_dir, self.env.name)
+        return {"trusted": trusted_subjects(ensure_ca(self.env.state_dir, self.env.name))}
+
+    def switch_ca(self) -> dict[str, object]:
+        from platform_ctl.pki import switch_ca
+
+        switch_ca(self.env.state_dir)
+        return {}
+
+    def untrust(self) -> dict[str, object]:
+        from platform_ctl.pki import drop_previous_ca
+
+        drop_previous_ca(self.env.state_dir, self.env.name)
+        return self.tls()
+
+    def forget_ca(self) -> dict[str, object]:
+        from platform_ctl.pki import PREVIOUS, forget_previous_ca
+
+        forget_previous_ca(self.env.state_dir)
+        return {"removed": str(self.env.state_dir / "pki" / PREVIOUS)}
+
+    def ca_steps(self) -> list[Step]:
+        tagged = f"site.yml --tags {','.join(TLS_TAGS)} on every host"
+        return [
+            Step("generate", "a new CA in pki/next/, trusted next to the current one (pki/trusted.crt)", self.new_ca),
+            Step("trust", f"{tagged}: every client trusts the old and the new CA (MinIO and Trino restart, "
+                 "all nodes together)", self.tls),
+            Step("switch", "the new CA signs from now on (the old one kept in pki/previous/, still trusted)",
+                 self.switch_ca),
+            Step("reissue", f"{tagged}: every certificate re-issued from the new CA (MinIO and Trino restart, all "
+                 "nodes together; PostgreSQL reloads)", self.tls),
+            Step("untrust", f"{tagged}: every client trusts the new CA only (MinIO and Trino restart, all nodes "
+                 "together)", self.untrust),
+            Step("forget", "delete the old CA's key and certificate from the controller (pki/previous/)",
+                 self.forget_ca),
+            Step("verify", "the shipped checks on every host", self.verify),
+        ]
+
     def generate_logins(self) -> dict[str, object]:
         """New logins and passwords into the vault, the old ones kept there; a new superuser password."""
         return self._generate(
@@ -433,6 +511,8 @@ class _Runner:
             return self.root_steps()
         if self.rotation.only == TRINO:
             return self.trino_steps()
+        if self.rotation.only == CA:
+            return self.ca_steps()
         keys = self.rotation.access_keys
         new = ", ".join(n for _, n in keys.values())
         old = [o for o, _ in keys.values()]

@@ -58,8 +58,9 @@ def test_access_keys_alternate() -> None:
 
 
 @pytest.mark.parametrize(("only", "message"), [
-    (None, "give --only COMPONENT; allowed: minio, minio-root, postgres, trino (not built yet: grafana, ca)"),
-    ("ca", "--only ca: not a component rotate-secrets rotates; allowed: minio, minio-root, postgres, trino"),
+    (None, "give --only COMPONENT; allowed: minio, minio-root, postgres, trino, ca (not built yet: grafana)"),
+    ("grafana", "--only grafana: not a component rotate-secrets rotates; allowed: minio, minio-root, postgres, "
+                "trino, ca"),
 ])
 def test_rotate_refuses_what_it_does_not_rotate(env: Environment, only: str | None, message: str) -> None:
     with pytest.raises(PlatformCtlError) as err:
@@ -224,3 +225,18 @@ def test_the_trino_secret_is_replaced_and_the_old_one_kept_until_forgotten(env: 
     runner.forget()
     assert PREVIOUS_SECRET not in _vault(env)
     assert _vault(env)["vault_trino_shared_secret"] == first["vault_trino_shared_secret"]
+
+
+def test_the_ca_rotation_plan_and_its_refusal_of_a_ca_left_by_another_run(env: Environment) -> None:
+    result = rotate(env, "ca", check=True)
+    assert [name for name, _ in result.plan] == ["generate", "trust", "switch", "reissue", "untrust", "forget",
+                                                 "verify"]
+    assert "site.yml --tags minio_tls,minio_configure,postgresql_tls,trino_tls" in dict(result.plan)["trust"]
+    assert len(result.disruptions) == 1
+    assert "restarts all MinIO nodes together and all Trino nodes together" in result.disruptions[0]
+    assert not (env.state_dir / "pki").exists(), "--check makes no CA"
+    (env.state_dir / "pki" / "next").mkdir(parents=True)
+    with pytest.raises(PlatformCtlError) as err:
+        plan_rotation(env, "ca")
+    assert "pki/next exists" in err.value.message
+    assert err.value.exit_code == 2
