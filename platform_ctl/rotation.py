@@ -290,7 +290,7 @@ def _require_no_ca_leftovers(env: Environment) -> None:
 
 
 class _Runner:
-    """The steps of one MinIO rotation (client users, or root), bound to the environment."""
+    """The steps of one rotation (any component), bound to the environment."""
 
     def __init__(self, env: Environment, rotation: Rotation, report: Reporter) -> None:
         self.env, self.rotation, self.report = env, rotation, report
