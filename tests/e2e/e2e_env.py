@@ -126,6 +126,27 @@ def run_and_kill(project: Path, args: tuple[str, ...], phase: str, results: int,
     return run
 
 
+def rotation_killed_then_resumed(deployed: Deployed, only: str, phase: str) -> Run:
+    """``rotate-secrets --only ONLY --yes``, SIGKILLed at its first changed host result in ``phase``, then
+    run again without --only (which finishes the interrupted rotation): that second run, succeeded."""
+    killed = run_and_kill(deployed.project, ("rotate-secrets", deployed.env, "--only", only, "--yes"), phase, 1,
+                          ("changed",))
+    assert killed.rc == -9, killed.stdout[-2000:]
+    resumed = deployed.cli("rotate-secrets", deployed.env, "--yes", "--json")
+    assert resumed.rc == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    return resumed
+
+
+def skipped_steps(run: Run) -> list[str]:
+    """The steps a resumed run skipped (the interrupted run had completed them)."""
+    return [e["phase"] for e in run.events if e["kind"] == "phase_skip"]
+
+
+def restarts_reported(run: Run, component: str) -> list[dict]:
+    """What the run reported of ``component``'s restarts (unavailable_s, nodes), in order."""
+    return [e["data"] for e in run.events if e["kind"] == "message" and e["data"].get("component") == component]
+
+
 def deploy_and_kill_mid_play(project: Path) -> Run:
     """Start a deploy and SIGKILL it once the base play has changed things on several hosts."""
     return run_and_kill(project, ("deploy", ENV), "base", 5, ("changed",))

@@ -28,7 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from e2e_env import ENV, run_and_kill
+from e2e_env import ENV, restarts_reported, rotation_killed_then_resumed, skipped_steps
 from e2e_support import CLIENT_SLACK_S, Cluster, Loop
 
 from platform_ctl.history import read as read_history
@@ -140,18 +140,13 @@ def test_rotating_the_ca_reissues_every_certificate_with_a_trust_overlap(deploye
 
     with Loop("trino tpch", query) as queries, Loop("minio put/get", put_get) as objects:
         started = time.monotonic()
-        killed = run_and_kill(deployed.project, ("rotate-secrets", deployed.env, "--only", "ca", "--yes"),
-                              "tls", 1, ("changed",))
-        assert killed.rc == -9, killed.stdout[-2000:]
-        resumed = deployed.cli("rotate-secrets", deployed.env, "--yes", "--json")
-        assert resumed.rc == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+        resumed = rotation_killed_then_resumed(deployed, "ca", "tls")
         time.sleep(5)  # the loops go on after the last restart
     took = time.monotonic() - started
 
-    skipped = [e["phase"] for e in resumed.events if e["kind"] == "phase_skip"]
+    skipped = skipped_steps(resumed)
     assert skipped == ["generate"], skipped
-    windows = {component: [e["data"]["unavailable_s"] for e in resumed.events
-                           if e["kind"] == "message" and e["data"].get("component") == component]
+    windows = {component: [r["unavailable_s"] for r in restarts_reported(resumed, component)]
                for component in ("minio", "trino")}
     print(f"\nCA rotation (killed + resumed) {took:.0f} s; windows reported: {windows}; "
           f"queries: {queries.ok} ok, {queries.retried} retried, failed bursts {_bursts(queries.failures)}; "

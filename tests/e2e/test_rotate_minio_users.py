@@ -25,7 +25,7 @@ from types import TracebackType
 
 import pytest
 import urllib3
-from e2e_env import run_and_kill
+from e2e_env import restarts_reported, rotation_killed_then_resumed, skipped_steps
 from e2e_support import CLIENT_SLACK_S, PACE_S, Cluster, Loop, pgbackrest_check
 from minio import Minio
 from minio.error import S3Error
@@ -70,17 +70,13 @@ def test_rotating_the_minio_users_keeps_clients_working_and_refuses_the_old_keys
         started = time.monotonic()
         # Killed once Trino's play has changed a file and before its handler restarted it: the
         # restart is owed, and the resumed run must find that out (roles/_common restart_owed).
-        killed = run_and_kill(deployed.project, ("rotate-secrets", deployed.env, "--only", "minio", "--yes"),
-                              "query", 1, ("changed",))
-        assert killed.rc == -9, killed.stdout[-2000:]
-        resumed = deployed.cli("rotate-secrets", deployed.env, "--yes", "--json")
-        assert resumed.rc == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+        resumed = rotation_killed_then_resumed(deployed, "minio", "query")
         time.sleep(10)  # the loops go on with the new users
     took = time.monotonic() - started
 
-    skipped = [e["phase"] for e in resumed.events if e["kind"] == "phase_skip"]
+    skipped = skipped_steps(resumed)
     assert skipped == ["generate", "add", "give-pgbackrest", "give-prometheus"], skipped
-    reported = [e["data"] for e in resumed.events if e["kind"] == "message" and e["data"].get("component") == "trino"]
+    reported = restarts_reported(resumed, "trino")
     assert len(reported) == 1, [e for e in resumed.events if e["kind"] == "message"]
     window = reported[0]["unavailable_s"]
     failed_for = (queries.failures[-1][0] - queries.failures[0][0]) if queries.failures else 0.0
@@ -162,13 +158,9 @@ def test_rotating_the_root_credential_restarts_minio_once_and_refuses_the_old_on
     old_root = (before.vault["vault_minio_root_user"], before.vault["vault_minio_root_password"])
     with ObjectLoop(before, "minio2") as objects:
         time.sleep(5)
-        killed = run_and_kill(deployed.project, ("rotate-secrets", deployed.env, "--only", "minio-root", "--yes"),
-                              "storage", 1, ("changed",))
-        assert killed.rc == -9, killed.stdout[-2000:]
-        resumed = deployed.cli("rotate-secrets", deployed.env, "--yes", "--json")
-        assert resumed.rc == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+        resumed = rotation_killed_then_resumed(deployed, "minio-root", "storage")
         time.sleep(5)
-    reported = [e["data"] for e in resumed.events if e["kind"] == "message" and e["data"].get("component") == "minio"]
+    reported = restarts_reported(resumed, "minio")
     assert len(reported) == 1, [e for e in resumed.events if e["kind"] == "message"]
     print(f"\nroot rotation: {len(objects.acknowledged)} objects acknowledged, client's longest outage "
           f"{objects.longest_outage:.1f} s, reported {reported[0]['unavailable_s']:.1f} s on "
