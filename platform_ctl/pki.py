@@ -57,6 +57,13 @@ def _authority(directory: Path) -> CertificateAuthority:
     return CertificateAuthority(directory / CERT_FILE, directory / KEY_FILE)
 
 
+def _write_key(path: Path, pem: bytes) -> None:
+    """A private key, 0600 from its creation."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+
+
 def _make_ca(ca: CertificateAuthority, common_name: str) -> None:
     """An EC P-256 key and a self-signed CA certificate at ``ca``'s paths."""
     from cryptography import x509
@@ -91,10 +98,8 @@ def _make_ca(ca: CertificateAuthority, common_name: str) -> None:
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     ca.pki_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # The key first, written 0600 from the start; the certificate last, so a half-made CA is redone.
-    fd = os.open(ca.private_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key_pem)
+    # The key first, the certificate last, so a half-made CA is redone.
+    _write_key(ca.private_key, key_pem)
     ca.certificate.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
 
 
@@ -166,9 +171,7 @@ def switch_ca(state_dir: Path) -> None:
         return
     if not _complete(previous):  # the signing CA is still the old one: the key is swapped after this
         previous.pki_dir.mkdir(exist_ok=True, mode=0o700)
-        fd = os.open(previous.private_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(ca.private_key.read_bytes())
+        _write_key(previous.private_key, ca.private_key.read_bytes())
         previous.certificate.write_bytes(ca.certificate.read_bytes())
     if nxt.private_key.exists():
         nxt.private_key.replace(ca.private_key)
