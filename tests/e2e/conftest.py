@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from e2e_env import ENV, Deployed, Run, deploy_and_kill_mid_play, make_project, platform_ctl
 
+from tests.timing import Span
+
 
 def _leftovers(env: str) -> list[str]:
     return subprocess.run(["docker", "ps", "-aq", "--filter", f"label=platform-ctl.env={env}"],
@@ -26,7 +28,10 @@ def _deploy(project: Path) -> tuple[Run, Run]:
     if _leftovers(ENV):
         # A session that crashed before its teardown: its containers still hold their loop devices.
         platform_ctl(project, "destroy", ENV, "--with-data")
-    return deploy_and_kill_mid_play(project), platform_ctl(project, "deploy", ENV, "--json")
+    with Span("deploy", f"{ENV}: deploy killed in the base play"):
+        killed = deploy_and_kill_mid_play(project)
+    with Span("deploy", f"{ENV}: deploy resumed to the end"):
+        return killed, platform_ctl(project, "deploy", ENV, "--json")
 
 
 class EarlyDeploy:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.timing import record
+
 REPO = Path(__file__).resolve().parents[2]
 #: Longest first (as measured alone on the CI machine), so that with more than one lane they end
 #: about together.
@@ -54,7 +56,7 @@ class ScenarioRuns:
         # sequence starts at create (.config/molecule/config.yml), whatever an interrupted run left.
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0", "MOLECULE_EPHEMERAL_DIRECTORY": str(ephemeral)}
-        started = time.monotonic()
+        started, began = time.monotonic(), time.time()
         with self.lock:
             if self.stopping:
                 return Outcome(-1, "not run: the session ended first", 0.0)
@@ -69,10 +71,11 @@ class ScenarioRuns:
         except subprocess.TimeoutExpired:
             proc.kill()
             output, _ = proc.communicate()
-            return Outcome(-1, f"timed out after {TIMEOUT_S}s:\n{output}", time.monotonic() - started)
+            output = f"timed out after {TIMEOUT_S}s:\n{output}"
         finally:
             with self.lock:
                 self.running.discard(proc)
+        record("molecule", scenario, began, time.time(), outcome="passed" if proc.returncode == 0 else "failed")
         return Outcome(proc.returncode, output, time.monotonic() - started)
 
     def stop(self) -> None:
