@@ -10,6 +10,7 @@ import io
 import json
 import os
 import ssl
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -153,3 +154,32 @@ def test_objects_are_encrypted_at_rest():
         root.remove_object("warehouse", "verify/secret.bin")
         root.remove_object("verify-control", "plain.bin")
         root.remove_bucket("verify-control")
+
+
+def test_a_node_whose_volume_is_not_mounted_does_not_serve():
+    """With its volume unmounted (a droplet powered on before its volume's device appeared), the unit
+    refuses to start MinIO on the root filesystem; mounted again, it serves with its drive online.
+
+    The unit's mount-point check runs in the service's namespace, where every ReadWritePaths= entry is
+    bind-mounted onto itself: naming the mount point there made the check pass on an empty directory.
+    """
+    node = testinfra.get_host(f"ansible://minio4?ansible_inventory={INVENTORY}", sudo=True)
+    node.check_output("systemctl stop minio && umount /mnt/minio")
+    try:
+        refused = node.run("systemctl start minio")
+        state = node.run("systemctl is-active minio").stdout.strip()
+        # What lies under the bare mount point: MinIO must not have created its data directory there.
+        stray = node.run("ls -A /mnt/minio").stdout.split()
+    finally:
+        node.check_output("mount /mnt/minio && systemctl reset-failed minio && systemctl restart minio")
+    assert refused.rc != 0, refused.stdout + refused.stderr
+    assert state != "active", state
+    assert stray == [], f"MinIO wrote to the root filesystem under /mnt/minio: {stray}"
+    deadline = time.monotonic() + 120
+    while True:
+        info = _mc(testinfra.get_host(f"ansible://minio1?ansible_inventory={INVENTORY}"), "admin", "info", "t")
+        drives = [d["state"] for server in info["info"]["servers"] for d in server.get("drives", [])]
+        if drives == ["ok"] * 4 or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert drives == ["ok"] * 4, drives
