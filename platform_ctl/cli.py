@@ -107,12 +107,16 @@ def validate(ctx: click.Context, env: str) -> None:
 @env_argument
 @click.option("--from", "from_phase", default=None, metavar="PHASE",
               help="Start at this phase even if an earlier run completed it.")
+@click.option("--to", "to_phase", default=None, metavar="PHASE",
+              help="Stop after this phase (e.g. connect: the hosts exist and answer SSH); the next deploy goes on "
+                   "from the phase after it.")
 @click.option("--check", "check_only", is_flag=True,
               help="Show the infrastructure plan and Ansible's check/diff; change nothing.")
 @json_option
 @click.pass_context
 @boundary
-def deploy(ctx: click.Context, env: str, from_phase: str | None, check_only: bool, as_json: bool) -> None:
+def deploy(ctx: click.Context, env: str, from_phase: str | None, to_phase: str | None, check_only: bool,
+           as_json: bool) -> None:
     """Create the hosts, converge every role and verify the result."""
     from platform_ctl.deploy import deploy as run_deploy
     from platform_ctl.display import reporter, show_check, show_deploy, show_verify
@@ -127,7 +131,7 @@ def deploy(ctx: click.Context, env: str, from_phase: str | None, check_only: boo
             show_check(checked)
         return
     with reporter(as_json) as report:
-        result = run_deploy(environment, report, from_phase=from_phase)
+        result = run_deploy(environment, report, from_phase=from_phase, to_phase=to_phase)
     if not as_json:
         if result.verify is not None:
             show_verify(result.verify)

@@ -6,7 +6,8 @@ artifacts built here (MinIO from source), so a build failure costs no droplet.
 Each phase records its completion in ``.platform/<env>/deploy.json``. A deploy that stopped (failed,
 killed) resumes at the first phase it had not completed, as long as the spec is unchanged; a
 finished deploy runs every phase again (which is how a second deploy proves it is a no-op).
-``from_phase`` forces a start at a given phase.
+``from_phase`` forces a start at a given phase; ``to_phase`` stops after one, leaving the deploy
+unfinished, so the next plain deploy goes on from the phase after it.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class DeployResult:
     hosts: list[Host] = field(default_factory=list)
     verify: VerifyReport | None = None
     notices: list[str] = field(default_factory=list)
+    #: The phase the deploy stopped after (``to_phase``), when it did not run to the end.
+    stopped_after: str | None = None
 
     def changed_per_host(self) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -85,26 +88,37 @@ class PhaseState:
         write_text_atomic(self.path, json.dumps(self.data, indent=2) + "\n")
 
 
-def plan_phases(state: PhaseState, digest: str, from_phase: str | None) -> tuple[list[str], str | None]:
-    """Phases to run and the phase a resumed deploy starts at (None for a full run)."""
+def plan_phases(state: PhaseState, digest: str, from_phase: str | None,
+                to_phase: str | None = None) -> tuple[list[str], str | None]:
+    """Phases to run and the phase a resumed deploy starts at (None for a full run); with ``to_phase``,
+    the phases up to it only."""
+    for option, phase in (("--from", from_phase), ("--to", to_phase)):
+        if phase is not None and phase not in PHASES:
+            raise PlatformCtlError(f"{option} {phase}: no such phase; allowed: {', '.join(PHASES)}", 2)
+    todo, resumed = list(PHASES), None
     if from_phase is not None:
-        if from_phase not in PHASES:
-            raise PlatformCtlError(f"--from {from_phase}: no such phase; allowed: {', '.join(PHASES)}", 2)
-        start = PHASES.index(from_phase)
-        return list(PHASES[start:]), from_phase
-    if state.data and not state.data.get("finished") and state.data.get("spec_digest") == digest:
-        todo = [p for p in PHASES if p not in state.completed]
-        if todo and len(todo) < len(PHASES):
-            return todo, todo[0]
-    return list(PHASES), None
+        todo, resumed = list(PHASES[PHASES.index(from_phase):]), from_phase
+    elif state.data and not state.data.get("finished") and state.data.get("spec_digest") == digest:
+        left = [p for p in PHASES if p not in state.completed]
+        if left and len(left) < len(PHASES):
+            todo, resumed = left, left[0]
+    if to_phase is not None:
+        kept = [p for p in todo if PHASES.index(p) <= PHASES.index(to_phase)]
+        if not kept:
+            raise PlatformCtlError(f"--to {to_phase}: this deploy starts at {todo[0]}, after it (completed by the "
+                                   "previous run); nothing was changed", 2)
+        todo = kept
+    return todo, resumed
 
 
 def deploy(
     env: Environment,
     report: Reporter = discard,
     from_phase: str | None = None,
+    to_phase: str | None = None,
 ) -> DeployResult:
-    """Bring the environment to its spec; raise a PlatformCtlError at the first failing phase."""
+    """Bring the environment to its spec (up to ``to_phase``); raise a PlatformCtlError at the first failing
+    phase."""
     from platform_ctl.scaling import pending_operation
     from platform_ctl.spec import spec_digest
 
@@ -114,8 +128,8 @@ def deploy(
         raise PlatformCtlError(f"{pending.unfinished(env.name)}, then deploy; nothing was changed", 2)
     digest = spec_digest(env.spec)
     state = PhaseState(env.state_dir / "deploy.json")
-    todo, resumed = plan_phases(state, digest, from_phase)
-    skipped = [p for p in PHASES if p not in todo]
+    todo, resumed = plan_phases(state, digest, from_phase, to_phase)
+    skipped = [p for p in PHASES[:PHASES.index(todo[0])] if p not in todo]
     # Report preflight problems before creating anything in the state directory.
     report(Event("phase_start", phase="preflight"))
     env.backend.preflight(env.spec)
@@ -137,7 +151,13 @@ def deploy(
         result.durations[phase] = time.monotonic() - started
         state.done(phase)
         report(Event("phase_done", phase=phase, data={"seconds": result.durations[phase]}))
-    state.finish()
+    if todo[-1] == PHASES[-1]:
+        state.finish()
+    else:
+        result.stopped_after = todo[-1]
+        following = PHASES[PHASES.index(todo[-1]) + 1]
+        said = f"stopped after {todo[-1]} (--to): `platform-ctl deploy {env.name}` goes on from {following}"
+        report(Event("message", phase=todo[-1], message=said))
     result.hosts = result.hosts or env.backend.hosts(env.spec)
     return result
 

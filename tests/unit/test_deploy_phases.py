@@ -52,3 +52,18 @@ def test_from_forces_a_start_phase(state: PhaseState) -> None:
 def test_from_an_unknown_phase_names_the_allowed_ones(state: PhaseState) -> None:
     with pytest.raises(PlatformCtlError, match="--from nope: no such phase; allowed: prepare, infrastructure"):
         plan_phases(state, "d1", "nope")
+
+
+def test_to_stops_after_a_phase_and_the_next_deploy_goes_on_from_there(state: PhaseState, tmp_path: Path) -> None:
+    todo, resumed = plan_phases(state, "d1", None, "connect")
+    assert (todo, resumed) == (["prepare", "infrastructure", "inventory", "connect"], None)
+    state.start("d1", keep=[])
+    for phase in todo:
+        state.done(phase)
+    todo, resumed = plan_phases(PhaseState(tmp_path / "deploy.json"), "d1", None)
+    assert resumed == "base"
+    assert todo == list(PHASES[PHASES.index("base"):])
+    with pytest.raises(PlatformCtlError, match="--to inventory: this deploy starts at base, after it"):
+        plan_phases(PhaseState(tmp_path / "deploy.json"), "d1", None, "inventory")
+    with pytest.raises(PlatformCtlError, match="--to nope: no such phase; allowed: prepare, infrastructure"):
+        plan_phases(state, "d1", None, "nope")
