@@ -1,7 +1,10 @@
 """`verify`: testinfra checks shipped in ``platform_ctl/checks/``, run against the environment's hosts.
 
 The checks run in a pytest subprocess over real SSH (testinfra's ansible backend reads the
-generated inventory); a small plugin records each result per host for the pass/fail table.
+generated inventory); a small plugin records each result per host for the pass/fail table. The
+checks of different hosts run side by side (pytest-xdist, ``WORKERS`` processes): most of a check's
+time is an SSH round trip or a wait on one host (Prometheus' next scrape, say), which the others
+need not queue behind.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ if TYPE_CHECKING:
     from platform_ctl.environment import Environment
 
 CHECKS_DIR = Path(__file__).parent / "checks"
+#: Processes running checks at once (never more than the environment has hosts).
+WORKERS = 4
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,7 @@ def verify(env: Environment, report: Reporter = discard) -> VerifyReport:
         # Each check module names its hosts (testinfra_hosts, an inventory group).
         f"--ansible-inventory={env.inventory}", "--connection=ansible",
         f"--ssh-config={ssh_config}",
+        "-n", str(min(WORKERS, len(env.spec.hosts()))),
         "-q", "--tb=short", "--color=no",
     ]
     report(Event("task", phase="verify", task=f"testinfra checks on {len(env.spec.hosts())} hosts"))

@@ -27,6 +27,7 @@ def pytest_runtest_logreport(report: Any) -> None:
 
 def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
     path = os.environ.get("PLATFORM_VERIFY_RESULTS")
-    if path:
+    # With pytest-xdist the controller gets every worker's reports too: it alone writes the file.
+    if path and not hasattr(session.config, "workerinput"):
         with open(path, "w") as f:
             json.dump(_results, f, indent=1)
