@@ -119,6 +119,9 @@ def show_deploy(result: DeployResult, vault_hint: str) -> None:
     if result.verify is not None:
         passed = sum(r.outcome == "passed" for r in result.verify.results)
         console.print(f"verify: {passed}/{len(result.verify.results)} checks passed")
+    if result.stopped_after:
+        console.print(f"[yellow]stopped after phase {result.stopped_after}[/] (--to): `platform-ctl deploy "
+                      f"{result.env}` goes on from the next phase")
     for notice in result.notices:
         console.print(f"[yellow]notice:[/] {notice}")
     console.print(f"changed={sum(result.changed_per_host().values())} in total; secrets: {vault_hint}")
@@ -155,8 +158,8 @@ def show_rotation(env: str, result: RotationResult) -> None:
     if result.check_only:
         show_plan(rotation.summary, result, rotation.completed)
         return
-    show_steps(f"rotate-secrets {env} --only {rotation.only}", result)
-    console.print(f"old credentials refused: {', '.join(old for old, _ in rotation.access_keys.values())}; "
+    show_steps(f"rotate-secrets {env}{rotation.option}", result)
+    console.print(f"old credentials refused: {', '.join(rotation.refused)}; "
                   f"recorded in .platform/{env}/history.jsonl")
 
 

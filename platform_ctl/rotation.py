@@ -33,6 +33,14 @@ role to every host (site.yml, ``TLS_TAGS``). MinIO and Trino read their CAs and 
 only when they start, so each step restarts each of them, all nodes together: said before acting,
 confirmed, each window reported. PostgreSQL reloads; Prometheus reads its CA file again by itself.
 
+Without ``--only``, one run rotates every secret but the CA (the CA's trust overlap makes it a run
+of its own): MinIO's root credential and its users, the PostgreSQL logins and the superuser's
+password, and Trino's shared secret. Each host playbook runs once with all of them, so MinIO
+restarts once (all nodes together, for the root credential, which also creates the new users),
+Trino restarts once (all nodes together, for its new secret, S3 keys and catalog login at once),
+and Grafana once: one announced outage instead of four. The old users, logins and secrets are
+refused at the end, as in the single rotations.
+
 A run is an operation in ``.platform/<env>/operation.json`` (the access keys old and new, never a
 secret; the secrets are in the vault, the old ones under ``vault_minio_previous_users`` until the
 end): a run killed in the middle finishes when the same command runs again.
@@ -76,6 +84,10 @@ TRINO = "trino"
 CA = "ca"
 #: What --only accepts, built so far.
 COMPONENTS: tuple[str, ...] = ("minio", ROOT, POSTGRES, TRINO, CA)
+#: No --only: every component but the CA, in one run (recorded as this in operation.json).
+ALL = "all"
+#: What ALL rotates.
+ALL_COMPONENTS: tuple[str, ...] = ("minio", ROOT, POSTGRES, TRINO)
 #: Asked for but not built yet: named in the error, so nobody takes silence for a rotation.
 NOT_BUILT: tuple[str, ...] = ("grafana",)
 #: The vault key holding, during a rotation, the users being replaced (JSON: roles/minio's
@@ -87,6 +99,7 @@ PREVIOUS_LOGINS = "vault_postgres_previous_logins"
 PREVIOUS_SECRET = "vault_trino_previous_shared_secret"  # noqa: S105 (a vault key)
 #: Each component's vault key of what it replaces.
 PREVIOUS_KEYS = {"minio": PREVIOUS_USERS, ROOT: PREVIOUS_USERS, POSTGRES: PREVIOUS_LOGINS, TRINO: PREVIOUS_SECRET}
+
 #: The inventory group a component's rotation needs hosts in ('': none).
 GROUPS = {POSTGRES: "postgres", TRINO: "trino_coordinator", CA: ""}
 #: The roles' tags a CA rotation's steps apply (site.yml): certificates and trust, and the
@@ -161,6 +174,11 @@ POSTGRES_TAGS = ("postgresql_configure", "postgresql_databases")
 _ALNUM = string.ascii_letters + string.digits
 
 
+def previous_keys(only: str) -> list[str]:
+    """The vault keys holding what a rotation of ``only`` replaces, until it forgets them."""
+    return list(dict.fromkeys(PREVIOUS_KEYS[c] for c in (ALL_COMPONENTS if only == ALL else (only,))))
+
+
 def _random(length: int) -> str:
     """Letters and digits (as platform_ctl.vault generates): safe unquoted in every file they reach."""
     return "".join(secrets.choice(_ALNUM) for _ in range(length))
@@ -179,27 +197,52 @@ class Rotation(OperationFile):
     """A rotation's plan and progress, kept on disk so a rerun resumes it."""
 
     only: str
-    #: user -> [old access key, new access key] (--only postgres: [old login, new login])
+    #: MinIO user -> [old access key, new access key]
     access_keys: dict[str, list[str]]
     command: str = COMMAND
     completed: list[str] = field(default_factory=list)
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    #: PostgreSQL user -> [old login, new login]
+    logins: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.only == POSTGRES and self.access_keys and not self.logins:
+            # A record written before logins had a field of their own kept them as access keys.
+            self.logins, self.access_keys = self.access_keys, {}
+
+    @property
+    def option(self) -> str:
+        """The command-line option that starts this rotation ('' for all of them)."""
+        return "" if self.only == ALL else f" --only {self.only}"
 
     @property
     def summary(self) -> str:
+        users = ", ".join(f"{old} → {new}" for old, new in self.access_keys.values())
+        logins = ", ".join(f"{old} → {new}" for old, new in self.logins.values())
+        if self.only == ALL:
+            return (f"{COMMAND}: every secret but the CA: MinIO's root credentials, MinIO users {users}, "
+                    f"PostgreSQL logins {logins}, Trino's internal shared secret")
         if self.only == ROOT:
             return f"{COMMAND} --only {ROOT}: MinIO's root credentials"
         if self.only == TRINO:
             return f"{COMMAND} --only {TRINO}: Trino's internal shared secret"
         if self.only == CA:
             return f"{COMMAND} --only {CA}: the environment's certificate authority"
-        users = ", ".join(f"{old} → {new}" for old, new in self.access_keys.values())
-        what = "PostgreSQL logins" if self.only == POSTGRES else "MinIO users"
-        return f"{COMMAND} --only {self.only}: {what} {users}"
+        if self.only == POSTGRES:
+            return f"{COMMAND} --only {POSTGRES}: PostgreSQL logins {logins}"
+        return f"{COMMAND} --only {self.only}: MinIO users {users}"
+
+    @property
+    def refused(self) -> list[str]:
+        """What the rotation replaces, each refused at its end: access keys, logins, the secrets it names."""
+        named = {ROOT: "MinIO's old root credential", TRINO: "Trino's old shared secret", CA: "the old CA"}
+        components = ALL_COMPONENTS if self.only == ALL else (self.only,)
+        return [old for old, _ in (*self.access_keys.values(), *self.logins.values())] \
+            + [named[c] for c in components if c in named]
 
     def unfinished(self, env: str) -> str:
         return (f"an interrupted `{self.summary}` (started {self.started}) is not finished: run "
-                f"`platform-ctl {COMMAND} {env} --only {self.only}` to finish it")
+                f"`platform-ctl {COMMAND} {env}{self.option}` to finish it")
 
 
 @dataclass
@@ -230,9 +273,21 @@ CA_DISRUPTION = (
 #: The rotations that restart a whole component at once, and what that interrupts.
 WHOLE_RESTARTS = {ROOT: ROOT_DISRUPTION, TRINO: TRINO_ALL_NODES_DISRUPTION, CA: CA_DISRUPTION}
 
+#: What a rotation of every secret interrupts: each component restarts once, for all its new secrets.
+ALL_DISRUPTIONS = (
+    "MinIO reads its root credentials only when it starts: all its nodes restart together, once, and every S3 "
+    "request fails until they are back (the restart is measured)",
+    "Trino reads its shared secret and its Iceberg catalog's S3 credentials and PostgreSQL login only when it "
+    "starts: all its nodes restart together, once, and no query is answered until the coordinator is up again "
+    "with its workers (the restart is measured)",
+    GRAFANA_DISRUPTION,
+)
+
 
 def disruptions(only: str) -> list[str]:
-    """The sentences saying what ``--only only`` interrupts."""
+    """The sentences saying what a rotation of ``only`` interrupts."""
+    if only == ALL:
+        return list(ALL_DISRUPTIONS)
     if only in WHOLE_RESTARTS:
         return [WHOLE_RESTARTS[only]]
     said = [c.disruption for c in (POSTGRES_USERS if only == POSTGRES else MINIO_CLIENTS) if c.disruption]
@@ -253,11 +308,11 @@ def plan_rotation(env: Environment, only: str | None) -> tuple[Rotation, bool]:
         if not isinstance(pending, Rotation) or (only is not None and pending.only != only):
             raise PlatformCtlError(f"{pending.unfinished(env.name)} first; nothing was changed", 2)
         return pending, True
-    allowed = f"allowed: {', '.join(COMPONENTS)} (not built yet: {', '.join(NOT_BUILT)})"
-    if only is None:
-        raise PlatformCtlError(f"{COMMAND} {env.name}: give --only COMPONENT; {allowed}", 2)
-    if only not in COMPONENTS:
+    allowed = (f"allowed: {', '.join(COMPONENTS)} (not built yet: {', '.join(NOT_BUILT)}), or no --only for all of "
+               f"them but {CA}")
+    if only is not None and only not in COMPONENTS:
         raise PlatformCtlError(f"--only {only}: not a component {COMMAND} rotates; {allowed}", 2)
+    only = only or ALL
     require_deployed(env)
     vault, _ = _vault(env)
     for key in dict.fromkeys(PREVIOUS_KEYS.values()):
@@ -267,16 +322,22 @@ def plan_rotation(env: Environment, only: str | None) -> tuple[Rotation, bool]:
                 f"{Rotation.path(env.state_dir)}): finish or undo that rotation by hand first; nothing was changed", 2)
     if only == CA:
         _require_no_ca_leftovers(env)
-    group = GROUPS.get(only, "minio")
-    if group and not env.spec.count(group):
-        raise PlatformCtlError(f"--only {only}: {env.name} has no {group} hosts; nothing was changed", 2)
+    for component in ALL_COMPONENTS if only == ALL else (only,):
+        group = GROUPS.get(component, "minio")
+        if group and not env.spec.count(group):
+            raise PlatformCtlError(f"{COMMAND}{'' if only == ALL else f' --only {only}'}: {env.name} has no {group} "
+                                   "hosts; nothing was changed", 2)
+    logins = {u.name: vault.get(u.login_var, u.name) for u in POSTGRES_USERS}
+    logins_next = {name: [old, next_access_key(name, old, "_")] for name, old in logins.items()}
+    current = {c.user: vault.get(c.access_key_var, c.user) for c in MINIO_CLIENTS}
+    users_next = {user: [old, next_access_key(user, old)] for user, old in current.items()}
+    if only == ALL:
+        return Rotation(only, users_next, logins=logins_next), False
     if only == POSTGRES:
-        logins = {u.name: vault.get(u.login_var, u.name) for u in POSTGRES_USERS}
-        return Rotation(only, {name: [old, next_access_key(name, old, "_")] for name, old in logins.items()}), False
+        return Rotation(only, {}, logins=logins_next), False
     if only in WHOLE_RESTARTS:  # one secret (the root access key is half a credential): in the vault only
         return Rotation(only, {}), False
-    current = {c.user: vault.get(c.access_key_var, c.user) for c in MINIO_CLIENTS}
-    return Rotation(only, {user: [old, next_access_key(user, old)] for user, old in current.items()}), False
+    return Rotation(only, users_next), False
 
 
 def _require_no_ca_leftovers(env: Environment) -> None:
@@ -304,11 +365,12 @@ class _Runner:
         groups = playbook_groups(phase)
         return [h.name for h in self.env.spec.hosts() if "all" in groups or groups & set(h.groups)]
 
-    def _generate(self, previous_key: str, keys: dict[str, tuple[str, str]],
+    def _generate(self, names: dict[str, list[str]], previous_key: str, keys: dict[str, tuple[str, str]],
                   previous: Callable[[str, str, str], dict[str, object]], also: Callable[[], dict[str, str]] = dict,
                   label: str = "new_access_keys") -> dict[str, object]:
-        """Each user's new name and a new secret into the vault, its old ones kept under ``previous_key``
-        (as ``previous(user, old name, old secret)``) until forgotten; ``also`` adds other new secrets.
+        """Each user's new name (``names``: user -> [old, new]) and a new secret into the vault, its old ones
+        kept under ``previous_key`` (as ``previous(user, old name, old secret)``) until forgotten; ``also``
+        adds other new secrets.
 
         ``keys`` gives each user's vault keys (name, secret). A user whose new name is in the vault
         already was written by the interrupted run, and gets no second secret.
@@ -317,7 +379,7 @@ class _Runner:
 
         vault, password = _vault(self.env)
         kept, fresh = [], {}
-        for user, (old, new) in self.rotation.access_keys.items():
+        for user, (old, new) in names.items():
             name_var, secret_var = keys[user]
             if vault.get(name_var, user) == new:
                 continue  # written by the interrupted run
@@ -328,14 +390,14 @@ class _Runner:
             kept = json.loads(vault.get(previous_key, "[]")) + kept
             write_vault(self.env.project.vault_path(self.env.name),
                         {**vault, **fresh, **also(), previous_key: json.dumps(kept)}, password)
-        return {"vault": self.vault_file,
-                label: [new for _, new in self.rotation.access_keys.values()]}
+        return {"vault": self.vault_file, label: [new for _, new in names.values()]}
 
     def generate(self) -> dict[str, object]:
         """New users' secrets into the vault; the old users kept there until they are removed."""
         clients = {c.user: c for c in MINIO_CLIENTS}
         return self._generate(
-            PREVIOUS_USERS, {u: (c.access_key_var, c.secret_key_var) for u, c in clients.items()},
+            self.rotation.access_keys, PREVIOUS_USERS,
+            {u: (c.access_key_var, c.secret_key_var) for u, c in clients.items()},
             lambda user, old, secret: {"access_key": old, "secret_key": secret, "policies": [clients[user].policy]})
 
     def generate_root(self) -> dict[str, object]:
@@ -375,12 +437,13 @@ class _Runner:
     def forget(self) -> dict[str, object]:
         from platform_ctl.vault import write_vault
 
-        key = PREVIOUS_KEYS[self.rotation.only]
+        keys = previous_keys(self.rotation.only)
         vault, password = _vault(self.env)
-        if key in vault:
-            del vault[key]
+        if any(key in vault for key in keys):
+            for key in keys:
+                vault.pop(key, None)
             write_vault(self.env.project.vault_path(self.env.name), vault, password)
-        return {"removed_from_vault": key}
+        return {"removed_from_vault": keys[0] if len(keys) == 1 else keys}
 
     def verify(self) -> dict[str, object]:
         from platform_ctl.errors import VerifyFailed
@@ -463,7 +526,7 @@ class _Runner:
     def generate_logins(self) -> dict[str, object]:
         """New logins and passwords into the vault, the old ones kept there; a new superuser password."""
         return self._generate(
-            PREVIOUS_LOGINS, {u.name: (u.login_var, u.password_var) for u in POSTGRES_USERS},
+            self.rotation.logins, PREVIOUS_LOGINS, {u.name: (u.login_var, u.password_var) for u in POSTGRES_USERS},
             lambda user, old, secret: {"login": old, "password": secret, "of": user},
             also=lambda: {"vault_postgres_superuser_password": _random(40)}, label="new_logins")
 
@@ -472,7 +535,7 @@ class _Runner:
                          tags=POSTGRES_TAGS)
 
     def postgres_steps(self) -> list[Step]:
-        logins = self.rotation.access_keys
+        logins = self.rotation.logins
         new = ", ".join(n for _, n in logins.values())
         old = ", ".join(o for o, _ in logins.values())
         db = ", ".join(self.hosts_of("metadata"))
@@ -504,7 +567,54 @@ class _Runner:
         ]
         return steps
 
+    def refuse_all(self) -> dict[str, object]:
+        """Remove the old MinIO users and prove them refused, and the old root credential with them."""
+        vault, _ = _vault(self.env)
+        return self.users([user["access_key"] for user in json.loads(vault.get(PREVIOUS_USERS, "[]"))])
+
+    def generate_all(self) -> dict[str, object]:
+        """Every new secret into the vault, each old one kept there until refused."""
+        return {**self.generate_root(), **self.generate(), **self.generate_logins(), **self.generate_secret()}
+
+    def all_steps(self) -> list[Step]:
+        """Every rotation but the CA's in one run: each host playbook once, so each component restarts once."""
+        users, logins = self.rotation.access_keys, self.rotation.logins
+        minio, db = self.hosts_of("storage"), self.hosts_of("metadata")
+        steps = [
+            Step("generate", "a new MinIO root credential, new secret keys for MinIO users "
+                 f"{', '.join(n for _, n in users.values())}, new PostgreSQL logins "
+                 f"{', '.join(n for _, n in logins.values())} and a new superuser password, a new Trino shared "
+                 "secret, into the vault (the old ones kept there)", self.generate_all),
+            Step("storage", f"storage.yml on {', '.join(minio)}: every node restarts together, once, with the new "
+                 "root credential; the new users are created next to the old ones",
+                 functools.partial(run_phase, self.env, "storage", "storage.yml", minio, self.report)),
+            Step("metadata", f"metadata.yml on {', '.join(db)}: the new logins next to the old ones (pg_hba.conf "
+                 f"admits both), pgBackRest's MinIO user {users['pgbackrest'][1]}",
+                 functools.partial(run_phase, self.env, "metadata", "metadata.yml", db, self.report)),
+        ]
+        for phase, what in (("monitoring", f"Prometheus' MinIO user {users['prometheus'][1]}, Grafana's logins "
+                             f"{logins['grafana'][1]} and {logins['grafana_reader'][1]} (Grafana restarts)"),
+                            ("query", f"Trino's new shared secret, MinIO user {users['warehouse'][1]} and login "
+                             f"{logins['iceberg'][1]}: every node restarts together, once, then each is checked to "
+                             "refuse internal requests signed with the old secret")):
+            hosts = self.hosts_of(phase)
+            if hosts:
+                steps.append(Step(phase, f"{phase}.yml on {', '.join(hosts)}: {what}",
+                                  functools.partial(run_phase, self.env, phase, f"{phase}.yml", hosts, self.report)))
+        steps += [
+            Step("remove", f"remove MinIO users {', '.join(o for o, _ in users.values())} and check their credentials "
+                 "and the old root credential are refused", self.refuse_all),
+            Step("forget", f"drop the old secrets from the vault ({', '.join(previous_keys(ALL))})", self.forget),
+            Step("retire", f"metadata.yml on {', '.join(db)}: retire {', '.join(o for o, _ in logins.values())} (no "
+                 "login, no password, sessions ended) and check in pg_authid that none of them can log in",
+                 self.logins),
+            Step("verify", "the shipped checks on every host", self.verify),
+        ]
+        return steps
+
     def steps(self) -> list[Step]:
+        if self.rotation.only == ALL:
+            return self.all_steps()
         if self.rotation.only == POSTGRES:
             return self.postgres_steps()
         if self.rotation.only == ROOT:
@@ -540,7 +650,8 @@ class _Runner:
 
 
 def rotate(env: Environment, only: str | None, report: Reporter = discard, check: bool = False) -> RotationResult:
-    """Run (or with ``check``, only plan) ``rotate-secrets --only ONLY``."""
+    """Run (or with ``check``, only plan) ``rotate-secrets --only ONLY``; every rotation but the CA's when
+    ``only`` is None and none is unfinished."""
     from platform_ctl.history import recorded
 
     rotation, resumed = plan_rotation(env, only)
@@ -556,6 +667,6 @@ def rotate(env: Environment, only: str | None, report: Reporter = discard, check
     if not resumed:
         rotation.save(env.state_dir)
     with recorded(env.state_dir, COMMAND, only=rotation.only, access_keys=rotation.access_keys,
-                  resumed=resumed) as history:
+                  logins=rotation.logins, resumed=resumed) as history:
         run_steps(steps, rotation, env.state_dir, result, history, report)
     return result
