@@ -30,6 +30,12 @@ REPO = Path(__file__).resolve().parents[2]
 #: about together.
 LONGEST_FIRST = ["trino", "postgresql", "minio", "prometheus", "docker", "node_exporter", "base", "grafana"]
 JOBS = int(os.environ.get("PLATFORM_CTL_MOLECULE_JOBS", "1"))
+#: Molecule's controller runs at this niceness and its instances with these CPU shares (Docker's
+#: default: 1024): when the end-to-end chain (the suite's longest) wants the two cores, it gets about
+#: four fifths of them, and the scenarios take what it leaves (molecule/shared/bootstrap.yml). Not
+#: less: a role's start-up waits (a JVM's, say) must still end within their timeouts.
+NICENESS = 10
+CPU_SHARES = "256"
 #: What a single scenario may take before it counts as hung.
 TIMEOUT_S = 2400
 
@@ -55,7 +61,10 @@ class ScenarioRuns:
         # A fresh ephemeral directory (instance state, inventory, keys, volume files): the scenario's
         # sequence starts at create (.config/molecule/config.yml), whatever an interrupted run left.
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0", "MOLECULE_EPHEMERAL_DIRECTORY": str(ephemeral)}
+               "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0", "MOLECULE_EPHEMERAL_DIRECTORY": str(ephemeral),
+               "PLATFORM_CTL_MOLECULE_CPU_SHARES": os.environ.get("PLATFORM_CTL_MOLECULE_CPU_SHARES", CPU_SHARES),
+               # The verifier's pytest reads this repository's configuration: it records nothing of its own.
+               "PLATFORM_CTL_TIMINGS": ""}
         started, began = time.monotonic(), time.time()
         with self.lock:
             if self.stopping:
@@ -63,7 +72,8 @@ class ScenarioRuns:
             # A stdin of its own: the session's is shared by every test's subprocess, and beside the
             # e2e tests (which SIGKILL commands mid-run, ssh among their children) it was left
             # non-blocking, which ansible-core refuses ("requires blocking IO").
-            proc = subprocess.Popen(["molecule", "test", "-s", scenario], cwd=REPO, env=env, text=True,
+            proc = subprocess.Popen(["nice", "-n", str(NICENESS), "molecule", "test", "-s", scenario], cwd=REPO,
+                                    env=env, text=True,
                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             self.running.add(proc)
         try:
