@@ -19,6 +19,12 @@ device cgroup rule for loop devices so volumes can be attached while it runs:
   makes a block device node at ``/dev/disk/by-id/scsi-0DO_Volume_<name>`` in the running container
   (the path DigitalOcean uses), detaching removes the node. After a power on the nodes are made
   again and ``platform-local-volumes`` (the image's stand-in for udev) mounts them;
+* a droplet's kernel lets it turn IPv4 forwarding on and Docker's overlay2 storage sits on its
+  disk; a container can do neither (read-only ``/proc/sys``, an overlay root), and which droplets
+  will run Docker is the platform's business, not the API's. So every droplet is created as the
+  local backend creates a Docker host: ``net.ipv4.ip_forward=1`` and an anonymous volume at
+  ``/var/lib/docker``. On droplets that run no containers the base role's ``ip_forward = 0`` is
+  written but, as every kernel parameter in a container, not applied (``base_sysctl_apply``);
 * every container and network is labelled ``platform-ctl.emulator=<name>``; ``cleanup()`` removes
   them, the loop devices and the data directory.
 """
@@ -41,7 +47,14 @@ import yaml
 
 from platform_ctl.emulator.state import ApiError, Json
 from platform_ctl.infra import volume_device
-from platform_ctl.infra.local import LABEL_EMULATOR, LABEL_ENV, MACHINE_RESERVE_MB, machine_memory_mb
+from platform_ctl.infra.local import (
+    DOCKER_HOST_SYSCTLS,
+    DOCKER_HOST_VOLUME,
+    LABEL_EMULATOR,
+    LABEL_ENV,
+    MACHINE_RESERVE_MB,
+    machine_memory_mb,
+)
 from platform_ctl.paths import cache_dir
 
 if TYPE_CHECKING:
@@ -350,6 +363,7 @@ class Materializer:
             device_cgroup_rules=[f"b {LOOP_MAJOR}:* rwm"],
             network_mode=network,
             restart_policy={"Name": "unless-stopped"},
+            sysctls=DOCKER_HOST_SYSCTLS,
         )
         created = api.create_container(
             image=self.image(),
@@ -359,6 +373,7 @@ class Materializer:
             host_config=host_config,
             networking_config=networking,
             stop_signal="SIGRTMIN+3",
+            volumes=[DOCKER_HOST_VOLUME],
             detach=True,
         )
         return self.client.containers.get(created["Id"])
