@@ -326,14 +326,34 @@ class DigitalOceanBackend:
         return hosts
 
     def status(self, spec: Spec) -> list[HostStatus]:
+        """Each host's droplet as the API reports it now (powered off, gone), and whether SSH answers.
+
+        The OpenTofu outputs say which droplet is which host, not whether it runs: a droplet powered
+        off or deleted outside OpenTofu still has its outputs.
+        """
         reported: dict[str, Any] = self._outputs().get("hosts") or {}
+        droplets = self._droplets(spec) if reported else {}
         out = []
         for plan in spec.hosts():
             host = reported.get(plan.name)
             address = host["public_ipv4"] if host else ""
-            out.append(HostStatus(plan.name, plan.groups, "running" if host else "missing", address,
-                                  ssh=bool(host) and ssh_answers(address)))
+            droplet = droplets.get(int(host["id"])) if host else None
+            state = "missing" if droplet is None else DROPLET_STATES.get(droplet["status"], droplet["status"])
+            out.append(HostStatus(plan.name, plan.groups, state, address,
+                                  ssh=state == "running" and ssh_answers(address)))
         return out
+
+    def _droplets(self, spec: Spec) -> dict[int, dict[str, Any]]:
+        """The environment's droplets by id, from the API (``GET /v2/droplets?tag_name=``, every page)."""
+        api = DigitalOceanApi(spec.api_endpoint)
+        found: dict[int, dict[str, Any]] = {}
+        page = 1
+        while True:
+            answer = api.get("/v2/droplets", tag_name=f"platform-{spec.name}", per_page=200, page=page)
+            found.update({int(d["id"]): d for d in answer.get("droplets") or []})
+            if not (answer.get("links") or {}).get("pages", {}).get("next"):
+                return found
+            page += 1
 
     # -- destroy ---------------------------------------------------------------------------------
     def destroy(self, spec: Spec, report: Reporter, with_data: bool) -> list[str]:
@@ -369,6 +389,43 @@ class DigitalOceanBackend:
         for name in ("deploy.tfplan", "destroy.tfplan"):
             (self.workdir / name).unlink(missing_ok=True)
         return retained
+
+
+#: A droplet's ``status`` in the API -> the host state `status` shows (as the local backend's).
+DROPLET_STATES = {"active": "running", "off": "stopped", "new": "creating", "archive": "archived"}
+
+
+class DigitalOceanApi:
+    """The few read-only API calls platform-ctl makes itself (OpenTofu's provider makes the others)."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint.rstrip("/")
+
+    def get(self, path: str, **query: object) -> dict[str, Any]:
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        secret = token()
+        if secret is None:
+            raise PreflightError("DIGITALOCEAN_TOKEN is not set: export a DigitalOcean API token (read scope is "
+                                 "enough) to read the droplets' state")
+        url = f"{self.endpoint}{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+        # S310: the spec validates api_endpoint as an http(s) origin, so no file: or custom scheme gets here.
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {secret}",  # noqa: S310
+                                                       "Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - as above
+                return dict(json.load(answer))
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:300]
+            if exc.code == 401:
+                raise InfrastructureError(f"GET {path}: the DigitalOcean API refused the token (401): check "
+                                          "DIGITALOCEAN_TOKEN") from None
+            raise InfrastructureError(f"GET {path}: the DigitalOcean API answered {exc.code}: {detail}") from None
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise InfrastructureError(f"GET {path}: no answer from the DigitalOcean API at {self.endpoint} "
+                                      f"({exc})") from None
 
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:

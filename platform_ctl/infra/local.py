@@ -40,6 +40,9 @@ LABEL_EMULATOR = "platform-ctl.emulator"
 DOCKER_HOST_SYSCTLS = {"net.ipv4.ip_forward": "1"}
 DOCKER_HOST_VOLUME = "/var/lib/docker"
 
+#: A droplet container's Docker status -> the host state `status` shows (as the DigitalOcean backend's).
+CONTAINER_STATES = {"running": "running", "exited": "stopped", "created": "stopped", "dead": "stopped"}
+
 #: Memory the machine keeps for itself, Docker, Ansible and the test runner.
 MACHINE_RESERVE_MB = 2048
 FIRST_HOST_OFFSET = 10
@@ -432,7 +435,7 @@ class LocalBackend:
         for plan in spec.hosts():
             c = containers.get(plan.name)
             address = addresses.get(plan.name, "")
-            state = "missing" if c is None else ("running" if c.status == "running" else c.status)
+            state = "missing" if c is None else CONTAINER_STATES.get(c.status, c.status)
             out.append(HostStatus(plan.name, plan.groups, state, address,
                                   ssh=state == "running" and ssh_answers(address)))
         return out

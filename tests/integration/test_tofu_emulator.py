@@ -6,7 +6,9 @@ workers, flip allow_volume_deletion, destroy.
 
 from __future__ import annotations
 
+import json
 import os
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,6 +126,41 @@ def test_the_project_holds_every_droplet_and_volume(applied: Applied) -> None:
     urns = set(projects[0]["resources"])
     expected = {f"do:droplet:{d['id']}" for d in state["droplets"]} | {f"do:volume:{v['id']}" for v in state["volumes"]}
     assert urns == expected
+
+
+def _power(applied: Applied, droplet_id: int, action: str) -> None:
+    """A droplet action through the API, as a user's `doctl compute droplet-action` would ask it."""
+    request = urllib.request.Request(f"{applied.emulator.url}/v2/droplets/{droplet_id}/actions", method="POST",
+                                     data=json.dumps({"type": action}).encode(),
+                                     headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 201
+
+
+def test_status_reads_each_droplets_power_state_from_the_api(applied: Applied) -> None:
+    """`status` shows a droplet powered off through the API as stopped (the OpenTofu outputs still list it),
+    and running again once powered on; without a token it says which variable to set."""
+    pg1 = next(d for d in applied.emulator.state()["droplets"] if d["name"].startswith("pg1."))
+    _power(applied, pg1["id"], "power_off")
+    try:
+        with mock.patch.dict(os.environ, {"DIGITALOCEAN_TOKEN": TOKEN}):
+            env = applied.environment()
+            states = {h.name: h.state for h in env.backend.status(env.spec)}
+            # The emulator's droplets answer no SSH here (not materialised), so ssh is false for all.
+            shown = applied.project.cli("status", ENV, "--json")
+    finally:
+        _power(applied, pg1["id"], "power_on")
+    assert states.pop("pg1") == "stopped"
+    assert set(states.values()) == {"running"}, states
+    assert shown.returncode == 1, shown.stdout + shown.stderr
+    hosts = {h["name"]: h for h in json.loads(shown.stdout)["hosts"]}
+    assert hosts["pg1"]["state"] == "stopped"
+    assert hosts["minio1"]["state"] == "running"
+    with mock.patch.dict(os.environ, {"DIGITALOCEAN_TOKEN": TOKEN}):
+        assert {h.state for h in env.backend.status(env.spec)} == {"running"}
+    refused = applied.project.cli("status", ENV, token=None)
+    assert refused.returncode == 3, refused.stdout + refused.stderr  # PreflightError
+    assert "DIGITALOCEAN_TOKEN is not set" in refused.stderr
 
 
 def test_a_second_plan_shows_no_changes(applied: Applied) -> None:
