@@ -1,7 +1,8 @@
 """Remove what an interrupted test run left on this machine; scripts/test.sh runs it before pytest.
 
 A run killed before its teardown (CI's time limit, a lost session) leaves the droplet containers of
-the end-to-end environment `e2e` and of the emulator's rehearsal behind, with their loop devices.
+the end-to-end environment `e2e` (the emulator's droplets) and of the local backend's environment
+`small` behind, with their loop devices.
 Those droplets are started with restart policy unless-stopped (as droplets should be), so the next
 Docker daemon brings them back: a later run would then share the machine's two cores and its memory with
 a whole platform it does not know about, and its own memory preflight would fail. Only the test
@@ -22,8 +23,8 @@ from docker.errors import NotFound
 from platform_ctl.emulator.materialize import Materializer, data_dir_for
 from platform_ctl.infra.local import LABEL_EMULATOR, LABEL_ENV
 
-#: The environment tests/e2e/conftest.py deploys.
-E2E_ENV = "e2e"
+#: The local environments of the suite (tests/e2e/test_local_backend.py; before, `e2e` was one too).
+LOCAL_ENVS = ("small", "e2e")
 #: What Molecule's docker driver labels its instances and networks with.
 MOLECULE_LABEL = "owner=molecule"
 #: Where pytest's temporary directories are: the e2e project, its volume files among them.
@@ -51,18 +52,18 @@ def _emulator_instances(client: docker.DockerClient) -> set[str]:
 def main() -> int:
     client = docker.from_env(timeout=300)
     removed: list[str] = []
-    # The rehearsal's emulator instances: the emulator's own teardown, as the tests call it.
+    # The emulator instances (the e2e environment's): the emulator's own teardown, as the tests call it.
     for name in sorted(_emulator_instances(client)):
         removed += Materializer.cleanup(name)
-    for label in (f"{LABEL_ENV}={E2E_ENV}", MOLECULE_LABEL):
+    for label in (*(f"{LABEL_ENV}={env}" for env in LOCAL_ENVS), MOLECULE_LABEL):
         for container in client.containers.list(all=True, filters={"label": label}):
             try:
                 container.remove(force=True, v=True)
             except NotFound:
                 continue
             removed.append(f"container {container.name}")
-    networks = client.networks.list(names=[f"platform-{E2E_ENV}"]) + client.networks.list(
-        filters={"label": MOLECULE_LABEL})
+    networks = [n for env in LOCAL_ENVS for n in client.networks.list(names=[f"platform-{env}"])] \
+        + client.networks.list(filters={"label": MOLECULE_LABEL})
     for network in networks:
         network.reload()
         if not network.containers:

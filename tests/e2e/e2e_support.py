@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import Self
 
 import pytest
 import requests
@@ -55,17 +54,17 @@ class Cluster:
     """The deployed environment's Trino (HTTPS, vault password), MinIO and PostgreSQL, as clients see them."""
 
     def __init__(self, deployed) -> None:
+        self.deployed = deployed
         self.state = deployed.project / ".platform" / deployed.env
         self.ca = self.state / "pki" / "ca.crt"
         password = (deployed.project / ".config" / "vault" / f"{deployed.env}.pass").read_text().strip()
         self.vault = read_vault(deployed.project / "inventories" / deployed.env / "group_vars" / "all" / "vault.yml",
                                 password)
-        self.prefix = f"platform-{deployed.env}-"
 
     @property
     def addresses(self) -> dict[str, str]:
-        """Host name -> private address, as the local backend last wrote them (scale-out adds hosts)."""
-        return json.loads((self.state / "local" / "addresses.json").read_text())
+        """Host name -> private address, as the infrastructure last reported them (scale-out adds hosts)."""
+        return self.deployed.addresses()
 
     def connect(self, password: str | None = None) -> trino.dbapi.Connection:
         # trust_env off: requests lets REQUESTS_CA_BUNDLE override the session's CA file.
@@ -90,8 +89,8 @@ class Cluster:
                      self.vault["vault_minio_root_password"], secure=True, http_client=http)
 
     def psql(self, database: str, sql: str) -> str:
-        done = subprocess.run(["docker", "exec", f"{self.prefix}pg1", "runuser", "-u", "postgres", "--", "psql",
-                               "-XAtq", "-d", database, "-c", sql], capture_output=True, text=True, check=True)
+        done = self.deployed.exec("pg1", "runuser", "-u", "postgres", "--", "psql", "-XAtq", "-d", database, "-c", sql,
+                                  check=True)
         return done.stdout.strip()
 
 
@@ -101,16 +100,41 @@ class Cluster:
 CLIENT_SLACK_S = 20
 
 
-class Loop:
+class Background:
+    """A client loop on a thread: ``with`` starts it and, at the end, stops it and waits up to JOIN_S for it.
+
+    A subclass calls ``super().__init__()`` and loops in ``_run`` until ``self._stop`` is set.
+    """
+
+    JOIN_S = 120.0
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.JOIN_S)
+
+
+class Loop(Background):
     """Runs ``operation`` in a loop on a thread (PACE_S after each success), with one retry after a failure."""
 
+    JOIN_S = 600.0
+
     def __init__(self, name: str, operation: Callable[[], object]) -> None:
+        super().__init__()
         self.name, self.operation = name, operation
         self.ok = 0
         self.retried = 0
         self.failures: list[tuple[float, str]] = []  # (monotonic time, error) of failed retries
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -127,15 +151,15 @@ class Loop:
             self.ok += 1
             self._stop.wait(PACE_S)
 
-    def __enter__(self) -> Loop:
-        self._thread.start()
-        return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._stop.set()
-        self._thread.join(timeout=600)
+def keep_going(*loops: Loop, successes: int = 2, seconds: float = 120) -> None:
+    """Wait until each loop has succeeded ``successes`` more times (the clients go on after an operation)."""
+    marks = {loop.name: loop.ok for loop in loops}
+    for loop in loops:
+        wait_for(lambda loop=loop: loop.ok >= marks[loop.name] + successes, seconds,
+                 f"{successes} more successes of {loop.name}")
 
 
 def pgbackrest_check(cluster: Cluster) -> None:
-    subprocess.run(["docker", "exec", f"{cluster.prefix}pg1", "runuser", "-u", "postgres", "--", "pgbackrest",
-                    "--stanza=main", "check"], capture_output=True, text=True, check=True, timeout=120)
+    cluster.deployed.exec("pg1", "runuser", "-u", "postgres", "--", "pgbackrest", "--stanza=main", "check",
+                          timeout=120, check=True)

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from e2e_env import ENV
+from e2e_env import EMULATOR
 
 from platform_ctl.errors import SpecError
 from platform_ctl.spec import load_spec
@@ -26,23 +26,25 @@ MOLECULE_VOLUME = re.compile(r"/molecule-[^/]+/volumes/")
 
 
 def _machine_state() -> tuple[list[str], list[str], list[str]]:
-    """Containers, networks and loop devices, less those of the suite's own environment `e2e` and of
-    the Molecule scenarios: the e2e deploy (tests/e2e/conftest.py starts it early) and a scenario
-    (tests/molecule/conftest.py) may be running beside these tests. A Molecule instance has no
-    platform-ctl label, its network is named molecule-*, its volume files lie in its ephemeral
-    directory, named molecule-* by tests/molecule/conftest.py."""
+    """Containers, networks and loop devices of local environments, less those of the e2e environment's
+    emulator and of the Molecule scenarios: the e2e deploy (tests/e2e/conftest.py starts it when
+    collection ends) and a scenario (tests/molecule/conftest.py) may be running beside these tests.
+    The emulator's droplets carry its label, its networks are named do-<name>-*, its volume files lie
+    under its data directory; a Molecule instance has no platform-ctl label, its network is named
+    molecule-*, its volume files lie in its ephemeral directory, named molecule-* by
+    tests/molecule/conftest.py."""
 
     def out(*cmd: str) -> str:
         return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
 
     containers = set(out("docker", "ps", "-aq", "--filter", "label=platform-ctl.env").split())
-    e2e = set(out("docker", "ps", "-aq", "--filter", f"label=platform-ctl.env={ENV}").split())
     loops = out("losetup", "--list", "--noheadings", "-O", "NAME,BACK-FILE").splitlines()
     return (
-        sorted(containers - e2e),
+        sorted(containers),
         sorted(n for n in out("docker", "network", "ls", "--format", "{{.Name}}").split()
-               if n != f"platform-{ENV}" and not n.startswith("molecule-")),
-        sorted(line for line in loops if f"/.platform/{ENV}/volumes/" not in line and not MOLECULE_VOLUME.search(line)),
+               if not n.startswith((f"do-{EMULATOR}-", "molecule-"))),
+        sorted(line for line in loops
+               if f"/emulator/{EMULATOR}/volumes/" not in line and not MOLECULE_VOLUME.search(line)),
     )
 
 

@@ -2,7 +2,7 @@
 
 Real PostgreSQL on pg1, pgBackRest archiving to the real MinIO cluster over verified TLS, driven by
 `platform-ctl backup` and `platform-ctl restore`. Times come from the database server's clock, the
-one recovery compares commit timestamps with. Runs after test_minio_faults.py and before
+one recovery compares commit timestamps with. Runs after test_minio_node_loss.py and before
 test_teardown_destroy.py (pytest orders files by name).
 """
 
@@ -24,12 +24,11 @@ NOW_UTC = "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"
 
 
 class Host:
-    def __init__(self, container: str) -> None:
-        self.container = container
+    def __init__(self, deployed, name: str) -> None:
+        self.deployed, self.name = deployed, name
 
     def run(self, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["docker", "exec", self.container, *argv], capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        return self.deployed.exec(self.name, *argv, timeout=timeout)
 
     def sql(self, query: str) -> str:
         done = self.run("runuser", "-u", "postgres", "--", "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", query)
@@ -42,7 +41,7 @@ class Host:
 
 @pytest.fixture(scope="module")
 def pg(deployed) -> Host:
-    return Host(f"platform-{deployed.env}-pg1")
+    return Host(deployed, "pg1")
 
 
 def _rows(pg: Host, table: str) -> tuple[int, int]:
@@ -84,7 +83,7 @@ def test_pitr_drill_restores_exactly_the_rows_committed_before_t1(deployed, pg: 
     assert pg.sql("SELECT count(*) FROM pg_tables WHERE tablename = 'drill'") == "0"
     assert _timeline(pg) == timeline
 
-    restored = deployed.cli("restore", deployed.env, "--to", t1)
+    restored = deployed.cli("restore", deployed.env, "--to", t1, "--yes")
     assert restored.rc == 0, restored.stdout[-3000:] + restored.stderr[-3000:]
     print(f"restore --to {t1}: {restored.seconds:.1f} s")
 
@@ -101,7 +100,7 @@ def test_pitr_drill_restores_exactly_the_rows_committed_before_t1(deployed, pg: 
 
 
 def test_wal_archiving_queues_through_a_minio_outage_and_a_restore_inside_it_works(deployed, pg: Host):
-    minio = [Host(f"platform-{deployed.env}-minio{i}") for i in range(1, 5)]
+    minio = [Host(deployed, f"minio{i}") for i in range(1, 5)]
     pg.sql("DROP TABLE IF EXISTS outage; CREATE TABLE outage (id int PRIMARY KEY)")
     check = pg.pgbackrest("check")  # everything so far is archived
     assert check.returncode == 0, check.stdout + check.stderr
@@ -141,6 +140,6 @@ def test_wal_archiving_queues_through_a_minio_outage_and_a_restore_inside_it_wor
     assert check.returncode == 0, check.stdout + check.stderr
     print(f"archive caught up {caught_up - outage_started:.0f} s after the outage began")
 
-    restored = deployed.cli("restore", deployed.env, "--to", t_inside)
+    restored = deployed.cli("restore", deployed.env, "--to", t_inside, "--yes")
     assert restored.rc == 0, restored.stdout[-3000:] + restored.stderr[-3000:]
     assert _rows(pg, "outage") == (300, 300 * 301 // 2)

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from e2e_env import ENV, restarts_reported, rotation_killed_then_resumed, skipped_steps
-from e2e_support import CLIENT_SLACK_S, Cluster, Loop
+from e2e_support import CLIENT_SLACK_S, Cluster, Loop, keep_going
 
 from platform_ctl.history import read as read_history
 
@@ -92,9 +92,9 @@ def _bursts(failures: list[tuple[float, str]]) -> list[float]:
     return [end - start for start, end in bursts]
 
 
-def _exec(cluster: Cluster, host: str, *argv: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", "exec", "-i", f"{cluster.prefix}{host}", *argv], input=stdin,
-                          capture_output=True, check=False)
+def _exec(cluster: Cluster, host: str, *argv: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    """``argv`` on ``host``, its output as bytes."""
+    return cluster.deployed.exec(host, *argv, stdin=stdin)
 
 
 def test_rotating_the_ca_reissues_every_certificate_with_a_trust_overlap(deployed, cluster: Cluster):
@@ -141,7 +141,7 @@ def test_rotating_the_ca_reissues_every_certificate_with_a_trust_overlap(deploye
     with Loop("trino tpch", query) as queries, Loop("minio put/get", put_get) as objects:
         started = time.monotonic()
         resumed = rotation_killed_then_resumed(deployed, "ca", "tls")
-        time.sleep(5)  # the loops go on after the last restart
+        keep_going(queries, objects)  # the loops go on after the last restart
     took = time.monotonic() - started
 
     skipped = skipped_steps(resumed)

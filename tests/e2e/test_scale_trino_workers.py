@@ -13,15 +13,13 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
-from types import TracebackType
 
 import pytest
 import yaml
 from e2e_env import run_and_kill
-from e2e_support import PACE_S, Cluster, wait_for
+from e2e_support import PACE_S, Background, Cluster, wait_for
 
 from platform_ctl.history import read as read_history
 
@@ -31,16 +29,17 @@ QUERY = ("SELECT o.orderpriority, count(*), sum(l.partkey) FROM tpch.tiny.orders
          "JOIN tpch.tiny.lineitem l ON l.orderkey = o.orderkey GROUP BY 1 ORDER BY 1")
 
 
-class QueryLoop:
+class QueryLoop(Background):
     """Runs QUERY in a loop on a thread (PACE_S after each success); every result is compared with the first one."""
 
+    JOIN_S = 600.0
+
     def __init__(self, cluster: Cluster) -> None:
+        super().__init__()
         self.cluster = cluster
         self.ok = 0
         self.failures: list[str] = []
         self.expected = cluster.query(QUERY)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -55,19 +54,10 @@ class QueryLoop:
             else:
                 self.failures.append(f"{time.strftime('%H:%M:%S')} wrong result: {rows[:2]}")
 
-    def __enter__(self) -> QueryLoop:
-        self._thread.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._stop.set()
-        self._thread.join(timeout=600)
-
 
 def _coordinator_start(cluster: Cluster) -> str:
-    done = subprocess.run(["docker", "exec", f"{cluster.prefix}trino-coord1", "systemctl", "show", "trino",
-                           "-p", "MainPID", "-p", "ExecMainStartTimestampMonotonic"],
-                          capture_output=True, text=True, check=True)
+    done = cluster.deployed.exec("trino-coord1", "systemctl", "show", "trino", "-p", "MainPID", "-p",
+                                 "ExecMainStartTimestampMonotonic", check=True)
     return done.stdout.strip()
 
 
@@ -99,7 +89,8 @@ def test_a_worker_joins_and_leaves_with_queries_running_and_the_coordinator_unto
         assert resumed.rc == 0, f"{resumed.stdout[-3000:]}\n{resumed.stderr[-3000:]}"
         skipped = [e["phase"] for e in resumed.events if e["kind"] == "phase_skip"]
         assert skipped == ["spec", "infrastructure", "inventory", "connect"]
-        addresses = json.loads((state / "local" / "addresses.json").read_text())
+        addresses = deployed.addresses()
+        worker2 = deployed.droplets()["trino-worker2"]["id"]
         wait_for(lambda: f"{addresses['trino-worker2']} active" in _workers(cluster), 60,
                  "trino-worker2 active in system.runtime.nodes")
         joined = grow.ok
@@ -111,8 +102,7 @@ def test_a_worker_joins_and_leaves_with_queries_running_and_the_coordinator_unto
     assert _coordinator_start(cluster) == coordinator, "the coordinator restarted"
     assert not (state / "operation.json").exists()
     # The membership readers were reconfigured: Prometheus scrapes the new worker.
-    targets = subprocess.run(["docker", "exec", f"{cluster.prefix}mon1", "grep", "-rl", "trino-worker2",
-                              "/etc/prometheus"], capture_output=True, text=True, check=False)
+    targets = deployed.exec("mon1", "grep", "-rl", "trino-worker2", "/etc/prometheus")
     assert targets.stdout.strip(), "no Prometheus configuration names trino-worker2"
 
     with QueryLoop(cluster) as shrink:
@@ -129,8 +119,11 @@ def test_a_worker_joins_and_leaves_with_queries_running_and_the_coordinator_unto
     assert _workers(cluster) == [f"{addresses['trino-worker1']} active"]
     assert _coordinator_start(cluster) == coordinator, "the coordinator restarted"
     assert _worker_count(spec_file) == 1
-    gone = subprocess.run(["docker", "inspect", f"{cluster.prefix}trino-worker2"], capture_output=True, check=False)
-    assert gone.returncode != 0, "trino-worker2's container is still there"
+    # Its droplet is deleted through the API, and the emulator's container with it.
+    assert worker2 not in {d["id"] for d in deployed.api_request("GET", "/v2/droplets?per_page=200")["droplets"]}
+    gone = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=platform-ctl.emulator.droplet={worker2}"],
+                          capture_output=True, text=True, check=True)
+    assert gone.stdout.strip() == "", "trino-worker2's droplet container is still there"
 
     runs = [line for line in read_history(state) if line["command"] in ("scale-out", "scale-in")]
     assert [(line["command"], line["event"]) for line in runs if line["event"] != "step"] == [

@@ -18,15 +18,12 @@ import itertools
 import json
 import random
 import signal
-import subprocess
-import threading
 import time
-from types import TracebackType
 
 import pytest
 import yaml
 from e2e_env import run_and_kill
-from e2e_support import PACE_S, Cluster, wait_for
+from e2e_support import PACE_S, Background, Cluster, wait_for
 from minio.error import S3Error
 
 pytestmark = pytest.mark.e2e
@@ -36,7 +33,7 @@ BUCKET = "pool-test"
 UNAVAILABLE_AT_MOST = 30.0
 
 
-class ObjectLoop:
+class ObjectLoop(Background):
     """PUT a new object, then GET a random acknowledged one, on a thread (PACE_S after each success).
 
     A request that fails is not retried: it counts towards the current outage, whose length is the
@@ -44,14 +41,13 @@ class ObjectLoop:
     """
 
     def __init__(self, cluster: Cluster, nodes: list[str]) -> None:
+        super().__init__()
         self.clients = [cluster.minio(node, timeout=5) for node in nodes]
         self.acknowledged: dict[str, str] = {}  # key -> sha256
         self.failures: list[str] = []
         self.corrupted: list[str] = []
         self.longest_outage = 0.0
         self._rng = random.Random(7)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         last_ok, failing = time.monotonic(), False
@@ -84,14 +80,6 @@ class ObjectLoop:
             last_ok = now
             self._stop.wait(PACE_S)
 
-    def __enter__(self) -> ObjectLoop:
-        self._thread.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._stop.set()
-        self._thread.join(timeout=120)
-
 
 def _read_back(cluster: Cluster, node: str, objects: dict[str, str]) -> list[str]:
     """Keys among ``objects`` missing or different when read through ``node``."""
@@ -113,10 +101,9 @@ def _read_back(cluster: Cluster, node: str, objects: dict[str, str]) -> list[str
 
 def _pools(cluster: Cluster) -> list[int]:
     """The server pools as MinIO reports them: the node count of each."""
-    done = subprocess.run(
-        ["docker", "exec", f"{cluster.prefix}minio1", "sh", "-c",
-         ". /etc/default/minio && MC_HOST_h=https://$MINIO_ROOT_USER:$MINIO_ROOT_PASSWORD@minio1:9000 "
-         "mc --json admin info h"], capture_output=True, text=True, timeout=60, check=True)
+    done = cluster.deployed.exec(
+        "minio1", "sh", "-c", ". /etc/default/minio && MC_HOST_h=https://$MINIO_ROOT_USER:$MINIO_ROOT_PASSWORD"
+        "@minio1:9000 mc --json admin info h", timeout=60, check=True)
     servers = json.loads(done.stdout)["info"]["servers"]
     counts: dict[int, int] = {}
     for server in servers:

@@ -1,4 +1,7 @@
-"""`destroy` leaves nothing behind. Runs after test_local_env.py (pytest orders files by name)."""
+"""`destroy` of the shared environment asks for the typed name, then leaves nothing behind: no droplet or
+volume in the DigitalOcean API, no droplet container, no loop device, no state. Runs after every
+other test of the environment (pytest orders files by name).
+"""
 
 from __future__ import annotations
 
@@ -6,30 +9,41 @@ import json
 import subprocess
 
 import pytest
+from e2e_env import EMULATOR
 
 pytestmark = pytest.mark.e2e
 
 
-def _docker(*args: str) -> list[str]:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.split()
+def _containers() -> list[str]:
+    return subprocess.run(["docker", "ps", "-aq", "--filter", f"label=platform-ctl.emulator={EMULATOR}"],
+                          capture_output=True, text=True, check=True).stdout.split()
 
 
-def test_destroy_leaves_no_container_network_loop_device_volume_or_state(deployed):
-    state = deployed.project / ".platform" / deployed.env
-    volume_files = sorted((state / "volumes").glob("*.img"))
-    assert volume_files, "the environment should have volumes to clean up"
-    attached = subprocess.run(["losetup", "--list", "--json", "-O", "NAME,BACK-FILE"], capture_output=True,
-                              text=True, check=True).stdout
-    assert all(str(f) in attached for f in volume_files)
+def _loops() -> list[str]:
+    loops = json.loads(subprocess.run(["losetup", "--list", "--json", "-O", "NAME,BACK-FILE"], capture_output=True,
+                                      text=True, check=True).stdout or '{"loopdevices": []}')
+    return [d.get("back-file") or "" for d in loops.get("loopdevices", [])]
 
-    run = deployed.cli("destroy", deployed.env)
+
+def test_destroy_needs_the_typed_name_then_leaves_no_droplet_volume_container_loop_or_state(deployed):
+    volumes = deployed.api_request("GET", "/v2/volumes?per_page=200")["volumes"]
+    assert volumes, "the environment should have volumes to clean up"
+    volume_files = [line for line in _loops() if f"/emulator/{EMULATOR}/volumes/" in line]
+    assert len(volume_files) == len(volumes)
+
+    refused = deployed.cli("destroy", deployed.env)
+    assert refused.rc == 2
+    assert "--with-data" in refused.stderr
+    wrong = deployed.cli("destroy", deployed.env, "--with-data", "--confirm", "prod")
+    assert wrong.rc == 2
+    assert "nothing destroyed" in wrong.stderr
+    assert len(_containers()) == len(deployed.hosts_now())
+
+    run = deployed.cli("destroy", deployed.env, "--with-data", "--confirm", deployed.env)
     assert run.rc == 0, run.stdout + run.stderr
 
-    assert _docker("ps", "-aq", "--filter", f"label=platform-ctl.env={deployed.env}") == []
-    assert _docker("network", "ls", "-q", "--filter", f"name=^platform-{deployed.env}$") == []
-    loops = json.loads(subprocess.run(["losetup", "--list", "--json", "-O", "NAME,BACK-FILE"],
-                                      capture_output=True, text=True, check=True).stdout or '{"loopdevices": []}')
-    backing = [d.get("back-file") or "" for d in loops.get("loopdevices", [])]
-    assert not [b for b in backing if str(state) in b], backing
-    assert not any(f.exists() for f in volume_files)
-    assert not state.exists()
+    assert deployed.api_request("GET", "/v2/droplets?per_page=200")["droplets"] == []
+    assert deployed.api_request("GET", "/v2/volumes?per_page=200")["volumes"] == []
+    assert _containers() == []
+    assert not [b for b in _loops() if f"/emulator/{EMULATOR}/volumes/" in b]
+    assert not deployed.state.exists()

@@ -139,7 +139,7 @@ def make_project(root: Path, spec: dict[str, Any]) -> Project:
     """A project with one digitalocean environment; role settings copied from the shipped `local` one.
 
     The `local` settings declare what a container cannot do (read-only /proc/sys, the machine's
-    open-file limit); a rehearsal's droplets are such containers too.
+    open-file limit); materialised droplets are such containers too.
     """
     env_dir = root / "inventories" / spec["name"]
     shutil.copytree(REPO / "inventories/local/group_vars", env_dir / "group_vars",

@@ -1,4 +1,5 @@
-"""End-to-end behaviour of `deploy`, `verify`, `status` and `ssh` on one shared local environment.
+"""End-to-end behaviour of `deploy`, `verify`, `status` and `ssh` on the shared environment, deployed
+through the production path (OpenTofu and the DigitalOcean provider against the emulator).
 
 The destroy test lives in test_teardown_destroy.py, which pytest runs after this file; that a
 second deploy changes nothing is test_steady_state_after_day2.py's, after the day-2 commands too.
@@ -7,6 +8,7 @@ second deploy changes nothing is test_steady_state_after_day2.py's, after the da
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -14,6 +16,26 @@ import pytest
 from platform_ctl.deploy import PLAYBOOK_PHASES
 
 pytestmark = pytest.mark.e2e
+
+
+def test_check_showed_the_plan_and_created_nothing(deployed):
+    checked = deployed.checked
+    assert checked.rc == 0, checked.stdout[-3000:] + checked.stderr[-3000:]
+    said = " ".join(checked.stdout.split())
+    assert "nothing was changed" in said
+    planned = re.search(r"infrastructure: (\d+) to add, 0 to change, 0 to destroy", said)
+    assert planned, said
+    assert int(planned.group(1)) > len(deployed.hosts)  # droplets, volumes, VPC, firewalls, tags, ...
+    assert "hosts are not all deployed and reachable yet: no Ansible check" in said
+    assert deployed.check_writes == [], "deploy --check wrote to the DigitalOcean API"
+
+
+def test_every_droplet_is_a_running_container(deployed):
+    droplets = deployed.api_request("GET", "/v2/droplets?tag_name=platform-e2e&per_page=200")["droplets"]
+    assert sorted(d["name"].split(".")[0] for d in droplets) == sorted(deployed.hosts)
+    assert {d["status"] for d in droplets} == {"active"}
+    for host in deployed.hosts:
+        assert deployed.exec(host, "hostname").stdout.strip() == host
 
 
 def test_killed_deploy_resumes_at_the_interrupted_phase_and_converges(deployed):
@@ -78,8 +100,8 @@ def test_ssh_runs_a_command_as_the_admin_user_with_strict_host_keys(deployed):
 
 
 def test_root_cannot_log_in_over_ssh(deployed):
-    addresses = (deployed.project / ".platform" / deployed.env / "local" / "addresses.json").read_text()
-    address = json.loads(addresses)["minio1"]
+    # sshd refuses root (roles/base), whatever key cloud-init gave it from the droplet's ssh_keys.
+    address = deployed.addresses()["minio1"]
     ssh_dir = deployed.project / ".platform" / deployed.env / "ssh"
     done = subprocess.run(
         ["ssh", "-i", str(ssh_dir / "id_ed25519"), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
