@@ -144,6 +144,27 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         early.start()
 
 
+#: What each end-to-end test printed (its measured windows, counts, durations), by test.
+FIGURES: dict[str, str] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.nodeid.startswith("tests/e2e/") and report.capstdout.strip():
+        FIGURES[report.nodeid.split("::")[-1]] = report.capstdout.strip()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The figures the end-to-end tests measured, passed or not (pytest shows a passed test's output
+    nowhere else): CI's log then holds the restart windows and outages of every run."""
+    if not FIGURES:
+        return
+    terminalreporter.write_sep("=", "figures measured by the end-to-end tests")
+    for test, said in FIGURES.items():
+        terminalreporter.write_line(f"{test}:")
+        for line in said.splitlines():
+            terminalreporter.write_line(f"  {line}")
+
+
 @pytest.fixture(scope="session")
 def deployed(request: pytest.FixtureRequest) -> Deployed:
     early = request.config.stash[SESSION_DEPLOY]
