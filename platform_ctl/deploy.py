@@ -12,14 +12,23 @@ unfinished, so the next plain deploy goes on from the phase after it.
 
 from __future__ import annotations
 
+import functools
 import json
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from platform_ctl.errors import InfrastructureError, PlatformCtlError
+from platform_ctl.engine import (
+    DEPLOY_RECORD,
+    Step,
+    StepsResult,
+    require_no_pending,
+    run_operation,
+    run_phase,
+    verify_step,
+)
+from platform_ctl.errors import InfrastructureError, UsageError
 from platform_ctl.events import Event, Reporter, discard
 from platform_ctl.paths import write_text_atomic
 
@@ -35,11 +44,9 @@ PHASES: tuple[str, ...] = ("prepare", "infrastructure", "inventory", "connect", 
 
 
 @dataclass
-class DeployResult:
-    env: str
-    resumed_from: str | None
-    skipped: list[str] = field(default_factory=list)
-    durations: dict[str, float] = field(default_factory=dict)
+class DeployResult(StepsResult):
+    env: str = ""
+    resumed_from: str | None = None
     playbooks: dict[str, PlaybookResult] = field(default_factory=dict)
     hosts: list[Host] = field(default_factory=list)
     verify: VerifyReport | None = None
@@ -56,26 +63,22 @@ class DeployResult:
 
 
 class PhaseState:
-    """The record of which phases of the current deploy have completed."""
+    """The record of which phases of the current deploy have completed (the engine's record of deploy)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.data: dict[str, object] = json.loads(path.read_text()) if path.exists() else {}
-
-    @property
-    def completed(self) -> list[str]:
-        return list(self.data.get("completed", []))  # type: ignore[call-overload]
+        self.completed: list[str] = list(self.data.get("completed", []))  # type: ignore[arg-type]
 
     def start(self, digest: str, keep: list[str]) -> None:
-        self.data = {"spec_digest": digest, "completed": keep, "finished": False,
+        self.completed = list(keep)
+        self.data = {"spec_digest": digest, "completed": self.completed, "finished": False,
                      "started": datetime.now(UTC).isoformat()}
         self._save()
 
     def done(self, phase: str) -> None:
-        completed = self.completed
-        if phase not in completed:
-            completed.append(phase)
-        self.data["completed"] = completed
+        if phase not in self.completed:
+            self.completed.append(phase)
         self._save()
 
     def finish(self) -> None:
@@ -83,7 +86,15 @@ class PhaseState:
         self.data["finished_at"] = datetime.now(UTC).isoformat()
         self._save()
 
+    # -- the engine's Record -------------------------------------------------------------------
+    def save(self, state_dir: Path) -> None:
+        self._save()
+
+    def close(self, state_dir: Path) -> None:
+        self.finish()
+
     def _save(self) -> None:
+        self.data["completed"] = self.completed
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(self.path, json.dumps(self.data, indent=2) + "\n")
 
@@ -94,7 +105,7 @@ def plan_phases(state: PhaseState, digest: str, from_phase: str | None,
     the phases up to it only."""
     for option, phase in (("--from", from_phase), ("--to", to_phase)):
         if phase is not None and phase not in PHASES:
-            raise PlatformCtlError(f"{option} {phase}: no such phase; allowed: {', '.join(PHASES)}", 2)
+            raise UsageError(f"{option} {phase}: no such phase; allowed: {', '.join(PHASES)}")
     todo, resumed = list(PHASES), None
     if from_phase is not None:
         todo, resumed = list(PHASES[PHASES.index(from_phase):]), from_phase
@@ -105,8 +116,8 @@ def plan_phases(state: PhaseState, digest: str, from_phase: str | None,
     if to_phase is not None:
         kept = [p for p in todo if PHASES.index(p) <= PHASES.index(to_phase)]
         if not kept:
-            raise PlatformCtlError(f"--to {to_phase}: this deploy starts at {todo[0]}, after it (completed by the "
-                                   "previous run); nothing was changed", 2)
+            raise UsageError(f"--to {to_phase}: this deploy starts at {todo[0]}, after it (completed by the "
+                             "previous run); nothing was changed")
         todo = kept
     return todo, resumed
 
@@ -119,41 +130,30 @@ def deploy(
 ) -> DeployResult:
     """Bring the environment to its spec (up to ``to_phase``); raise a PlatformCtlError at the first failing
     phase."""
-    from platform_ctl.scaling import pending_operation
     from platform_ctl.spec import spec_digest
 
-    pending = pending_operation(env.state_dir)
-    if pending is not None:
-        # A deploy would restart what a scale-in drained, or converge half of a scale-out's plan.
-        raise PlatformCtlError(f"{pending.unfinished(env.name)}, then deploy; nothing was changed", 2)
+    # A deploy would restart what a scale-in drained, or converge half of a scale-out's plan.
+    require_no_pending(env, then="deploy")
     digest = spec_digest(env.spec)
-    state = PhaseState(env.state_dir / "deploy.json")
+    state = PhaseState(env.state_dir / DEPLOY_RECORD)
     todo, resumed = plan_phases(state, digest, from_phase, to_phase)
     skipped = [p for p in PHASES[:PHASES.index(todo[0])] if p not in todo]
     # Report preflight problems before creating anything in the state directory.
     report(Event("phase_start", phase="preflight"))
     env.backend.preflight(env.spec)
-    vault = _ensure_vault(env)
+    _ensure_vault(env)
     report(Event("phase_done", phase="preflight"))
     state.start(digest, keep=skipped)
-    result = DeployResult(env.name, resumed, skipped)
+    result = DeployResult(resumed is not None, skipped=list(skipped), env=env.name, resumed_from=resumed)
     for phase in skipped:
         report(Event("phase_skip", phase=phase, message="completed by the previous run"))
     access = env.access(create=True)
-    for phase in todo:
-        started = time.monotonic()
-        report(Event("phase_start", phase=phase))
-        try:
-            _run_phase(env, phase, access, vault, report, result)
-        except PlatformCtlError as exc:
-            report(Event("phase_failed", phase=phase, message=exc.message))
-            raise
-        result.durations[phase] = time.monotonic() - started
-        state.done(phase)
-        report(Event("phase_done", phase=phase, data={"seconds": result.durations[phase]}))
-    if todo[-1] == PHASES[-1]:
-        state.finish()
-    else:
+    steps = [Step(phase, "", functools.partial(_run_phase, env, phase, access, report, result))
+             for phase in todo]
+    finishes = todo[-1] == PHASES[-1]
+    run_operation(env, "deploy", steps, state, result, report, close=finishes, phases=todo,
+                  resumed_from=resumed, spec_digest=digest)
+    if not finishes:
         result.stopped_after = todo[-1]
         following = PHASES[PHASES.index(todo[-1]) + 1]
         said = f"stopped after {todo[-1]} (--to): `platform-ctl deploy {env.name}` goes on from {following}"
@@ -186,40 +186,39 @@ def controller_inputs(env: Environment, report: Reporter = discard) -> dict[str,
     return {"platform_pki": ca.as_inventory(), "platform_artifacts": built}
 
 
-def _run_phase(env: Environment, phase: str, access: Access, vault: Path | None, report: Reporter,
-               result: DeployResult) -> None:
+def _run_phase(env: Environment, phase: str, access: Access, report: Reporter,
+               result: DeployResult) -> dict[str, object]:
+    """Run one phase of the deploy; what it did, for history."""
     if phase == "prepare":
-        controller_inputs(env, report)
-    elif phase == "infrastructure":
+        inputs = controller_inputs(env, report)
+        return {"artifacts": sorted(inputs["platform_artifacts"])}  # type: ignore[call-overload]
+    if phase == "infrastructure":
         result.hosts = env.backend.apply(env.spec, access, report)
-    elif phase == "inventory":
+        return {"hosts": [h.name for h in result.hosts]}
+    if phase == "inventory":
         from platform_ctl.inventory import write_inventory
 
         result.hosts = result.hosts or env.backend.hosts(env.spec)
         write_inventory(env.project, env.spec, result.hosts, access, controller_inputs(env, report))
-    elif phase == "connect":
+        return {"inventory": str(env.inventory.relative_to(env.project.root))}
+    if phase == "connect":
         from platform_ctl.access import wait_for_ssh
 
         result.hosts = result.hosts or env.backend.hosts(env.spec)
         silent = wait_for_ssh({h.name: h.public_ip for h in result.hosts})
         if silent:
             raise InfrastructureError(f"no SSH answer within 120s from: {', '.join(silent)}")
-    elif phase in PLAYBOOK_PHASES:
-        from platform_ctl.runner import run_playbook
-
-        result.playbooks[phase] = run_playbook(
-            f"{phase}.yml", env.inventory, env.state_dir, report, phase, vault_password_file=vault,
-        )
+        return {}
+    if phase in PLAYBOOK_PHASES:
+        details = run_phase(env, phase, f"{phase}.yml", None, report)
+        result.playbooks[phase] = details["result"]  # type: ignore[assignment]
         for notice in result.playbooks[phase].notices:
             result.notices.append(notice)
             report(Event("message", phase=phase, message=f"notice: {notice}", data={"notice": notice}))
-    elif phase == "verify":
-        from platform_ctl.errors import VerifyFailed
-        from platform_ctl.verify import verify
-
-        result.verify = verify(env, report)
-        if not result.verify.ok:
-            raise VerifyFailed(f"verify {env.name}: {result.verify.failed_summary()}")
+        return details
+    details = verify_step(env, report)
+    result.verify = details["report"]  # type: ignore[assignment]
+    return details
 
 
 @dataclass

@@ -18,11 +18,12 @@ from platform_ctl.events import Event
 if TYPE_CHECKING:
     from platform_ctl.backups import HostReport
     from platform_ctl.deploy import CheckResult, DeployResult
+    from platform_ctl.engine import StepsResult
     from platform_ctl.errors import PlaybookFailed
     from platform_ctl.infra import HostStatus
     from platform_ctl.monitoring import MonitoringStatus
     from platform_ctl.rotation import RotationResult
-    from platform_ctl.scaling import ScaleResult, StepsResult
+    from platform_ctl.scaling import ScaleResult
     from platform_ctl.verify import VerifyReport
 
 console = Console(stderr=False, highlight=False)
@@ -165,7 +166,7 @@ def show_rotation(env: str, result: RotationResult) -> None:
 
 def show_restarts(result: StepsResult) -> None:
     """The unavailability the roles measured while restarting a component (MinIO, Trino)."""
-    from platform_ctl.scaling import RESTART_SENTENCES
+    from platform_ctl.engine import RESTART_SENTENCES
 
     for component, measure in result.restarts.items():
         console.print(RESTART_SENTENCES[component].format(**measure))

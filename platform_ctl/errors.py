@@ -23,6 +23,12 @@ class PlatformCtlError(Exception):
         return self.message
 
 
+class UsageError(PlatformCtlError):
+    """The command line asks for something not allowed now: what was asked, what is allowed; nothing changed."""
+
+    exit_code = 2
+
+
 class SpecError(PlatformCtlError):
     """The environment spec is invalid: file, key path and what is allowed."""
 

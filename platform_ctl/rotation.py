@@ -57,18 +57,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from platform_ctl.errors import PlatformCtlError
-from platform_ctl.events import Event, Reporter, discard
-from platform_ctl.scaling import (
+from platform_ctl.engine import (
     OperationFile,
     Step,
     StepsResult,
     pending_operation,
-    playbook_groups,
     require_deployed,
+    require_no_pending,
+    run_operation,
     run_phase,
-    run_steps,
+    verify_step,
 )
+from platform_ctl.errors import UsageError
+from platform_ctl.events import Event, Reporter, discard
+from platform_ctl.runner import playbook_groups
 
 if TYPE_CHECKING:
     from platform_ctl.environment import Environment
@@ -240,9 +242,8 @@ class Rotation(OperationFile):
         return [old for old, _ in (*self.access_keys.values(), *self.logins.values())] \
             + [named[c] for c in components if c in named]
 
-    def unfinished(self, env: str) -> str:
-        return (f"an interrupted `{self.summary}` (started {self.started}) is not finished: run "
-                f"`platform-ctl {COMMAND} {env}{self.option}` to finish it")
+    def resume(self, env: str) -> str:
+        return f"platform-ctl {COMMAND} {env}{self.option}"
 
 
 @dataclass
@@ -305,28 +306,28 @@ def plan_rotation(env: Environment, only: str | None) -> tuple[Rotation, bool]:
     """The rotation to run: an interrupted one (of the same component), or a new one."""
     pending = pending_operation(env.state_dir)
     if pending is not None:
-        if not isinstance(pending, Rotation) or (only is not None and pending.only != only):
-            raise PlatformCtlError(f"{pending.unfinished(env.name)} first; nothing was changed", 2)
-        return pending, True
+        if pending.command != COMMAND or (only is not None and pending.data.get("only") != only):
+            require_no_pending(env)
+        return Rotation.from_record(pending.data), True
     allowed = (f"allowed: {', '.join(COMPONENTS)} (not built yet: {', '.join(NOT_BUILT)}), or no --only for all of "
                f"them but {CA}")
     if only is not None and only not in COMPONENTS:
-        raise PlatformCtlError(f"--only {only}: not a component {COMMAND} rotates; {allowed}", 2)
+        raise UsageError(f"--only {only}: not a component {COMMAND} rotates; {allowed}")
     only = only or ALL
-    require_deployed(env)
+    require_deployed(env, "rotate its secrets")
     vault, _ = _vault(env)
     for key in dict.fromkeys(PREVIOUS_KEYS.values()):
         if key in vault:
-            raise PlatformCtlError(
+            raise UsageError(
                 f"{env.project.vault_path(env.name)} holds {key} (credentials of a rotation that has no record in "
-                f"{Rotation.path(env.state_dir)}): finish or undo that rotation by hand first; nothing was changed", 2)
+                f"{Rotation.path(env.state_dir)}): finish or undo that rotation by hand first; nothing was changed")
     if only == CA:
         _require_no_ca_leftovers(env)
     for component in ALL_COMPONENTS if only == ALL else (only,):
         group = GROUPS.get(component, "minio")
         if group and not env.spec.count(group):
-            raise PlatformCtlError(f"{COMMAND}{'' if only == ALL else f' --only {only}'}: {env.name} has no {group} "
-                                   "hosts; nothing was changed", 2)
+            raise UsageError(f"{COMMAND}{'' if only == ALL else f' --only {only}'}: {env.name} has no {group} "
+                                   "hosts; nothing was changed")
     logins = {u.name: vault.get(u.login_var, u.name) for u in POSTGRES_USERS}
     logins_next = {name: [old, next_access_key(name, old, "_")] for name, old in logins.items()}
     current = {c.user: vault.get(c.access_key_var, c.user) for c in MINIO_CLIENTS}
@@ -345,9 +346,9 @@ def _require_no_ca_leftovers(env: Environment) -> None:
 
     for name in (NEXT, PREVIOUS):
         if (env.state_dir / "pki" / name).exists():
-            raise PlatformCtlError(
+            raise UsageError(
                 f"{env.state_dir / 'pki' / name} exists (a CA of a rotation that has no record in "
-                f"{Rotation.path(env.state_dir)}): finish or undo that rotation by hand first; nothing was changed", 2)
+                f"{Rotation.path(env.state_dir)}): finish or undo that rotation by hand first; nothing was changed")
 
 
 class _Runner:
@@ -446,13 +447,7 @@ class _Runner:
         return {"removed_from_vault": keys[0] if len(keys) == 1 else keys}
 
     def verify(self) -> dict[str, object]:
-        from platform_ctl.errors import VerifyFailed
-        from platform_ctl.verify import verify
-
-        result = verify(self.env, self.report)
-        if not result.ok:
-            raise VerifyFailed(f"verify {self.env.name}: {result.failed_summary()}")
-        return {"checks": sum(len(v) for v in result.by_host().values())}
+        return verify_step(self.env, self.report)
 
     def root_steps(self) -> list[Step]:
         nodes = self.hosts_of("storage")
@@ -652,8 +647,6 @@ class _Runner:
 def rotate(env: Environment, only: str | None, report: Reporter = discard, check: bool = False) -> RotationResult:
     """Run (or with ``check``, only plan) ``rotate-secrets --only ONLY``; every rotation but the CA's when
     ``only`` is None and none is unfinished."""
-    from platform_ctl.history import recorded
-
     rotation, resumed = plan_rotation(env, only)
     if resumed:
         report(Event("message", phase="plan", message=f"resuming the interrupted `{rotation.summary}` from "
@@ -666,7 +659,6 @@ def rotate(env: Environment, only: str | None, report: Reporter = discard, check
         return result
     if not resumed:
         rotation.save(env.state_dir)
-    with recorded(env.state_dir, COMMAND, only=rotation.only, access_keys=rotation.access_keys,
-                  logins=rotation.logins, resumed=resumed) as history:
-        run_steps(steps, rotation, env.state_dir, result, history, report)
+    run_operation(env, COMMAND, steps, rotation, result, report, only=rotation.only, access_keys=rotation.access_keys,
+                  logins=rotation.logins, resumed=resumed)
     return result

@@ -6,10 +6,13 @@ Full logs (stdout and the JSON event stream) land in ``.platform/<env>/logs/<run
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from platform_ctl.errors import PlaybookFailed
 from platform_ctl.events import Event, Reporter
@@ -180,3 +183,10 @@ def run_playbook(
             failures.append(("-", "-", reason or f"ansible-playbook exited {result.rc}"))
         raise PlaybookFailed(playbook, failures, str(log_dir / "stdout"))
     return outcome
+
+
+def playbook_groups(phase: str) -> set[str]:
+    """The host patterns of a phase playbook's plays (group names; ``all`` for every host), split at ``,``
+    or ``:`` as Ansible does."""
+    plays = yaml.safe_load((PLAYBOOK_DIR / f"{phase}.yml").read_text()) or []
+    return {pattern.strip() for play in plays for pattern in re.split(r"[,:]", str(play.get("hosts", "")))}

@@ -19,26 +19,31 @@ repeated ``--count +1`` does not add a second host). Every step also goes to ``h
 from __future__ import annotations
 
 import functools
-import json
 import re
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-import yaml
-
-from platform_ctl.errors import InfrastructureError, PlatformCtlError
+from platform_ctl.engine import (
+    OperationFile,
+    Step,
+    StepsResult,
+    pending_operation,
+    require_deployed,
+    require_no_pending,
+    run_operation,
+    run_phase,
+    verify_step,
+)
+from platform_ctl.errors import InfrastructureError, UsageError
 from platform_ctl.events import Event, Reporter, discard
 from platform_ctl.paths import write_text_atomic
+from platform_ctl.runner import playbook_groups
 
 if TYPE_CHECKING:
     from platform_ctl.environment import Environment
-    from platform_ctl.history import History
     from platform_ctl.infra import Access, Host
-    from platform_ctl.rotation import Rotation
     from platform_ctl.spec import HostPlan, Spec
 
 #: Groups scale-out grows. MinIO grows by one server pool per run (`--count` is the pool's size).
@@ -77,26 +82,15 @@ def target_count(command: str, group: str, text: str, current: int) -> int:
     sign_word, total_word = ("+N (hosts to add)", "above") if grow else ("-N (hosts to remove)", "below")
     allowed = f"allowed: {sign_word} or a new total {total_word} {current}"
     if match is None:
-        raise PlatformCtlError(f"--count {text!r}: not a count; {allowed}", 2)
+        raise UsageError(f"--count {text!r}: not a count; {allowed}")
     sign, number = match.group(1), int(match.group(2))
     if sign == ("-" if grow else "+"):
         other = "scale-in" if grow else "scale-out"
-        raise PlatformCtlError(f"--count {text}: {command} cannot go that way (use {other}); {allowed}", 2)
+        raise UsageError(f"--count {text}: {command} cannot go that way (use {other}); {allowed}")
     target = current + number if sign == "+" else current - number if sign == "-" else number
     if (grow and target <= current) or (not grow and not 0 <= target < current):
-        raise PlatformCtlError(f"--count {text}: {group} has {current} host(s), that makes {target}; {allowed}", 2)
+        raise UsageError(f"--count {text}: {group} has {current} host(s), that makes {target}; {allowed}")
     return target
-
-
-class OperationFile:
-    """Where a resumable day-2 run keeps its plan and progress: one at a time per environment."""
-
-    @staticmethod
-    def path(state_dir: Path) -> Path:
-        return state_dir / "operation.json"
-
-    def save(self, state_dir: Path) -> None:
-        write_text_atomic(self.path(state_dir), json.dumps(vars(self), indent=2) + "\n")
 
 
 @dataclass
@@ -112,46 +106,14 @@ class Operation(OperationFile):
     completed: list[str] = field(default_factory=list)
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
-    def unfinished(self, env: str) -> str:
-        """The sentence that stops another command while this operation is unfinished."""
-        return (f"an interrupted `{self.summary}` (started {self.started}) is not finished: run "
-                f"`platform-ctl {self.command} {env} {self.group}` to finish it")
+    def resume(self, env: str) -> str:
+        return f"platform-ctl {self.command} {env} {self.group}"
 
     @property
     def summary(self) -> str:
         hosts = self.added or self.removed
         verb = "add" if self.added else "remove"
         return f"{self.command} {self.group}: {self.before} → {self.after} hosts ({verb} {', '.join(hosts)})"
-
-
-class Resumable(Protocol):
-    """An operation kept in ``operation.json``: the steps it completed, saved after each one."""
-
-    completed: list[str]
-
-    def save(self, state_dir: Path) -> None: ...
-
-
-@dataclass
-class Step:
-    name: str
-    what: str
-    run: Callable[[], dict[str, object]]
-
-
-@dataclass
-class StepsResult:
-    """What the steps of a day-2 operation did (or, with ``check_only``, would do)."""
-
-    resumed: bool
-    skipped: list[str] = field(default_factory=list)
-    durations: dict[str, float] = field(default_factory=dict)
-    changed: dict[str, dict[str, int]] = field(default_factory=dict)
-    #: The restarts the roles measured, by component: roles/minio's simultaneous restart (nodes,
-    #: seconds without write quorum), roles/trino's coordinator restart (seconds answering nothing).
-    restarts: dict[str, dict[str, float]] = field(default_factory=dict)
-    check_only: bool = False
-    plan: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -164,60 +126,29 @@ class ScaleResult(StepsResult):
         return self.restarts.get("minio", {})
 
 
-#: set_stats keys of the roles' restart measures -> component (roles/minio, roles/trino).
-_RESTART_STATS = {"platform_minio_restart": "minio", "platform_trino_restart": "trino"}
-
-
-def run_phase(env: Environment, phase: str, playbook: str, limit: list[str], report: Reporter,
-              tags: tuple[str, ...] = (), extravars: dict[str, object] | None = None) -> dict[str, object]:
-    """Run one playbook on ``limit``: the hosts, what changed on each, and the restarts measured."""
-    from platform_ctl.runner import run_playbook
-
-    result = run_playbook(playbook, env.inventory, env.state_dir, report, phase, extravars=extravars,
-                          vault_password_file=env.vault_password_file(), limit=",".join(limit), tags=tags)
-    details: dict[str, object] = {"hosts": limit, "changed": {h: s.changed for h, s in result.stats.items()}}
-    restarts = {component: {"unavailable_s": float(result.data[key]["seconds"]),
-                            **({"nodes": int(result.data[key]["nodes"])} if "nodes" in result.data[key] else {})}
-                for key, component in _RESTART_STATS.items() if result.data.get(key)}
-    if restarts:
-        details["restarts"] = restarts
-    return details
-
-
-def pending_operation(state_dir: Path) -> Operation | Rotation | None:
-    """The interrupted day-2 operation of the environment (scale or rotate-secrets), if any."""
-    from platform_ctl.rotation import COMMAND, Rotation
-
-    path = Operation.path(state_dir)
-    if not path.exists():
-        return None
-    data = json.loads(path.read_text())
-    return Rotation(**data) if data.get("command") == COMMAND else Operation(**data)
-
-
 def plan_operation(env: Environment, command: str, group: str, count: str | None) -> tuple[Operation, bool]:
     """The operation to run: an interrupted one of the same command and group, or a new one."""
     pending = pending_operation(env.state_dir)
     if pending is not None:
-        if not isinstance(pending, Operation) or (pending.command, pending.group) != (command, group):
-            raise PlatformCtlError(f"{pending.unfinished(env.name)} first; nothing was changed", 2)
-        return pending, True
+        if (pending.command, pending.data.get("group")) != (command, group):
+            require_no_pending(env)
+        return Operation.from_record(pending.data), True
     allowed = SCALE_OUT_GROUPS if command == "scale-out" else SCALE_IN_GROUPS
     if group not in allowed:
-        raise PlatformCtlError(f"{command} {group}: not a group {command} changes; allowed: {', '.join(allowed)}", 2)
+        raise UsageError(f"{command} {group}: not a group {command} changes; allowed: {', '.join(allowed)}")
     if count is None:
         example = "+1" if command == "scale-out" else "-1"
-        raise PlatformCtlError(f"{command} {env.name} {group}: give --count (e.g. --count {example})", 2)
-    require_deployed(env)
+        raise UsageError(f"{command} {env.name} {group}: give --count (e.g. --count {example})")
+    require_deployed(env, "change its size")
     after = target_count(command, group, count, env.spec.count(group))
     if group == "minio":
         _check_new_pool(env.spec, count, after - env.spec.count(group))
     if group == "trino_worker" and 0 in (env.spec.count(group), after):
         # roles/trino: the coordinator schedules work on itself exactly when there are no workers.
-        raise PlatformCtlError(
+        raise UsageError(
             f"{command} {group} from {env.spec.count(group)} to {after}: with no workers the coordinator runs the "
             "queries itself, and switching that restarts it; allowed: counts of 1 or more on both sides "
-            f"(to go to or from 0, set groups.{group}.count in the spec and run `platform-ctl deploy {env.name}`)", 2)
+            f"(to go to or from 0, set groups.{group}.count in the spec and run `platform-ctl deploy {env.name}`)")
     new = _spec_with_count(env, group, after)[1]
     before_names = {h.name for h in env.spec.hosts()}
     after_names = {h.name for h in new.hosts()}
@@ -239,16 +170,7 @@ def _check_new_pool(spec: Spec, count: str, size: int) -> None:
     if problem is None and set_size is not None and set_size < 2 * parity:
         problem = f"a pool of {size} hosts has erasure sets of {set_size} drives, too small for EC:{parity}"
     if problem:
-        raise PlatformCtlError(f"--count {count}: MinIO grows by whole server pools, and {problem}; {allowed}", 2)
-
-
-def require_deployed(env: Environment) -> None:
-    from platform_ctl.deploy import PhaseState
-
-    if not env.inventory.exists() or not PhaseState(env.state_dir / "deploy.json").data.get("finished"):
-        raise PlatformCtlError(
-            f"{env.name} is not fully deployed (no finished `platform-ctl deploy {env.name}`): deploy it first, "
-            "then change its size", 2)
+        raise UsageError(f"--count {count}: MinIO grows by whole server pools, and {problem}; {allowed}")
 
 
 def _spec_with_count(env: Environment, group: str, count: int) -> tuple[str, Spec]:
@@ -263,15 +185,6 @@ def _spec_with_count(env: Environment, group: str, count: int) -> tuple[str, Spe
     if group == "minio":
         text = with_minio_pools(text, [*env.spec.minio_pools(), count - env.spec.count(group)])
     return text, parse_spec(text, path, env.name)
-
-
-def playbook_groups(phase: str) -> set[str]:
-    """The host patterns of a phase playbook's plays (group names; ``all`` for every host), split at ``,``
-    or ``:`` as Ansible does."""
-    from platform_ctl.runner import PLAYBOOK_DIR
-
-    plays = yaml.safe_load((PLAYBOOK_DIR / f"{phase}.yml").read_text()) or []
-    return {pattern.strip() for play in plays for pattern in re.split(r"[,:]", str(play.get("hosts", "")))}
 
 
 def _targets(phase: str, hosts: Sequence[Host | HostPlan], names: list[str], group: str) -> list[str]:
@@ -343,13 +256,7 @@ class _Runner:
         return self.playbook("drain", "ops/drain_trino_workers.yml", live) if live else {"hosts": []}
 
     def verify(self) -> dict[str, object]:
-        from platform_ctl.errors import VerifyFailed
-        from platform_ctl.verify import verify
-
-        result = verify(self.env, self.report)
-        if not result.ok:
-            raise VerifyFailed(f"verify {self.env.name}: {result.failed_summary()}")
-        return {"checks": sum(len(v) for v in result.by_host().values())}
+        return verify_step(self.env, self.report)
 
     @functools.cached_property
     def target(self) -> Spec:
@@ -396,10 +303,8 @@ def _names(names: list[str]) -> str:
 def scale(env: Environment, command: str, group: str, count: str | None, report: Reporter = discard,
           check: bool = False) -> ScaleResult:
     """Run (or with ``check``, only plan) ``scale-out``/``scale-in`` of ``group`` to ``count``."""
-    from platform_ctl.history import recorded
-
     if command not in COMMANDS:
-        raise PlatformCtlError(f"{command}: allowed: {', '.join(COMMANDS)}", 2)
+        raise UsageError(f"{command}: allowed: {', '.join(COMMANDS)}")
     op, resumed = plan_operation(env, command, group, count)
     if resumed:
         report(Event("message", phase="plan",
@@ -415,55 +320,7 @@ def scale(env: Environment, command: str, group: str, count: str | None, report:
         return result
     if not resumed:
         op.save(env.state_dir)
-    with recorded(env.state_dir, command, group=group, before=op.before, after=op.after,
-                  added=op.added, removed=op.removed, resumed=resumed) as history:
-        run_steps(steps, op, env.state_dir, result, history, report)
+    run_operation(env, command, steps, op, result, report, group=group, before=op.before, after=op.after,
+                  added=op.added, removed=op.removed, resumed=resumed)
     result.hosts = runner.hosts()
     return result
-
-
-def run_steps(steps: list[Step], op: Resumable, state_dir: Path, result: StepsResult, history: History,
-              report: Reporter) -> None:
-    """Run the steps ``op`` has not completed, recording each; the operation's file goes at the end."""
-    for step in steps:
-        if step.name in op.completed:
-            result.skipped.append(step.name)
-            report(Event("phase_skip", phase=step.name, message="completed by the interrupted run"))
-            continue
-        _run_step(step, result, history, report)
-        op.completed.append(step.name)
-        op.save(state_dir)
-    Operation.path(state_dir).unlink()
-
-
-#: How the CLI says what a measured restart cost, by component.
-RESTART_SENTENCES = {
-    "minio": "MinIO unavailable (no write quorum by its health check) for {unavailable_s:.1f} s while its {nodes} "
-             "nodes restarted together; writes through a node can fail up to 15 s longer, until it reconnects "
-             "peers' drives it found down (MinIO retries every 15 s)",
-    "trino": "Trino answered no query for {unavailable_s:.1f} s while it restarted (from its coordinator's stop until "
-             "the coordinator was up again with its workers listed)",
-}
-
-
-def _run_step(step: Step, result: StepsResult, history: History, report: Reporter) -> None:
-    started = time.monotonic()
-    report(Event("phase_start", phase=step.name, message=step.what))
-    try:
-        details = step.run()
-    except PlatformCtlError as exc:
-        report(Event("phase_failed", phase=step.name, message=exc.message))
-        raise
-    seconds = time.monotonic() - started
-    result.durations[step.name] = seconds
-    changed = details.get("changed")
-    if isinstance(changed, dict):
-        result.changed[step.name] = changed
-    restarts = details.get("restarts")
-    if isinstance(restarts, dict):
-        for component, measure in restarts.items():
-            result.restarts[component] = measure
-            report(Event("message", phase=step.name, data={"component": component, **measure},
-                         message=RESTART_SENTENCES[component].format(**measure)))
-    history.step(step.name, seconds=round(seconds, 1), **details)
-    report(Event("phase_done", phase=step.name, data={"seconds": seconds}))
