@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from platform_ctl.errors import PlatformCtlError
+from platform_ctl.engine import Once, Step, StepsResult, require_deployed, require_no_pending, run_operation, run_phase
+from platform_ctl.errors import UsageError
 from platform_ctl.events import Event, Reporter, discard
-from platform_ctl.history import recorded
 
 if TYPE_CHECKING:
     from platform_ctl.environment import Environment
@@ -62,13 +62,13 @@ def parse_target(text: str, now: datetime | None = None) -> datetime:
     try:
         when = datetime.fromisoformat(text.strip())  # Python 3.11: a space or T, and Z, are accepted
     except ValueError:
-        raise PlatformCtlError(f"--to {text!r}: not a time; use ISO 8601 with an offset, e.g. "
-                               "2026-11-26T01:30:00+00:00 or 2026-11-26T01:30:00Z", 2) from None
+        raise UsageError(f"--to {text!r}: not a time; use ISO 8601 with an offset, e.g. "
+                               "2026-11-26T01:30:00+00:00 or 2026-11-26T01:30:00Z") from None
     if when.tzinfo is None:
-        raise PlatformCtlError(f"--to {text!r}: give the UTC offset (e.g. {text}+00:00 or {text}Z): "
-                               "a time without one is ambiguous", 2)
+        raise UsageError(f"--to {text!r}: give the UTC offset (e.g. {text}+00:00 or {text}Z): "
+                               "a time without one is ambiguous")
     if when > (now or datetime.now(UTC)):
-        raise PlatformCtlError(f"--to {text!r}: in the future; recovery can only reach committed history", 2)
+        raise UsageError(f"--to {text!r}: in the future; recovery can only reach committed history")
     return when.astimezone(UTC)
 
 
@@ -79,30 +79,32 @@ def pg_time(when: datetime) -> str:
 
 def _run(env: Environment, playbook: str, phase: str, report: Reporter, extravars: dict,
          record: bool = True) -> list[HostReport]:
-    from platform_ctl.runner import run_playbook
-
-    if not env.inventory.exists():
-        raise PlatformCtlError(
-            f"{env.name} is not deployed (no {env.inventory}): run `platform-ctl deploy {env.name}`", 2)
+    """Run an ops playbook on the postgres hosts and read the report each wrote; with ``record``, as an
+    operation of the engine (refused while another is unfinished, recorded in history)."""
+    require_deployed(env, f"{phase} it")
     if env.spec.groups.get("postgres") is None or not env.spec.groups["postgres"].count:
-        raise PlatformCtlError(f"{env.name} has no postgres group: nothing to back up or restore", 2)
+        raise UsageError(f"{env.name} has no postgres group: nothing to back up or restore")
+    if record:
+        require_no_pending(env)
     reports = env.state_dir / "ops" / phase
-    shutil.rmtree(reports, ignore_errors=True)
-    reports.mkdir(parents=True)
-    def run() -> list[HostReport]:
-        run_playbook(f"ops/{playbook}", env.inventory, env.state_dir, report, phase,
-                     vault_password_file=env.vault_password_file(),
-                     extravars={**extravars, "postgresql_ops_report_dir": str(reports)})
-        return [HostReport.from_json(json.loads(p.read_text())) for p in sorted(reports.glob("*.json"))]
+    hosts: list[HostReport] = []
+
+    def run() -> dict[str, object]:
+        shutil.rmtree(reports, ignore_errors=True)
+        reports.mkdir(parents=True)
+        details = run_phase(env, phase, f"ops/{playbook}", None, report,
+                            extravars={**extravars, "postgresql_ops_report_dir": str(reports)})
+        hosts[:] = [HostReport.from_json(json.loads(p.read_text())) for p in sorted(reports.glob("*.json"))]
+        details["repository"] = [
+            {"host": h.host, "timeline": h.timeline, "target": h.target, "wal_max": h.wal_max,
+             "latest_backup": h.backups[-1].label if h.backups else None} for h in hosts]
+        return details
 
     if not record:
-        return run()
-    with recorded(env.state_dir, phase, **extravars) as history:
-        hosts = run()
-        for host in hosts:
-            latest = host.backups[-1] if host.backups else None
-            history.step(phase, host=host.host, timeline=host.timeline, target=host.target,
-                         latest_backup=latest.label if latest else None, wal_max=host.wal_max)
+        run()
+        return hosts
+    run_operation(env, phase, [Step(phase, f"{playbook} on the postgres hosts", run)], Once(), StepsResult(False),
+                  discard, **extravars)
     return hosts
 
 
@@ -117,16 +119,16 @@ def repository(env: Environment, report: Reporter = discard) -> list[HostReport]
 def restore_plan(host: HostReport, target: datetime | None) -> str:
     """What ``restore --to target`` would do on ``host``, or why it cannot (raised, changing nothing)."""
     if not host.backups:
-        raise PlatformCtlError(f"{host.host}: the repository holds no backup: nothing to restore from", 2)
+        raise UsageError(f"{host.host}: the repository holds no backup: nothing to restore from")
     if target is None:
         latest = host.backups[-1]
         return (f"{host.host}: restore backup {latest.label} and replay WAL to the end of the archive "
                 f"({host.wal_max or 'none archived'})")
     usable = [b for b in host.backups if b.stopped <= target]
     if not usable:
-        raise PlatformCtlError(
+        raise UsageError(
             f"--to {target.isoformat()}: {host.host}'s earliest backup ended at {host.backups[0].stopped.isoformat()}; "
-            "allowed: a time after that (earlier history is not in the repository)", 2)
+            "allowed: a time after that (earlier history is not in the repository)")
     return (f"{host.host}: restore backup {usable[-1].label} (ended {usable[-1].stopped.isoformat()}) "
             f"and replay WAL to {pg_time(target)}")
 
@@ -134,7 +136,7 @@ def restore_plan(host: HostReport, target: datetime | None) -> str:
 def backup(env: Environment, report: Reporter = discard, kind: str = "full") -> list[HostReport]:
     """Take a pgBackRest backup of ``kind`` on every postgres host now."""
     if kind not in BACKUP_TYPES:
-        raise PlatformCtlError(f"--type {kind!r}: allowed: {', '.join(BACKUP_TYPES)}", 2)
+        raise UsageError(f"--type {kind!r}: allowed: {', '.join(BACKUP_TYPES)}")
     report(Event("phase_start", phase="backup", message=f"{kind} backup"))
     hosts = _run(env, "backup.yml", "backup", report, {"postgresql_backup_type": kind})
     report(Event("phase_done", phase="backup"))

@@ -360,6 +360,27 @@ def _show_repository_plan(environment: Environment, as_json: bool, plan: Callabl
     console.print("nothing was changed (--check)")
 
 
+@main.command()
+@env_argument
+@json_option
+@click.pass_context
+@boundary
+def history(ctx: click.Context, env: str, as_json: bool) -> None:
+    """List what the commands that change the environment did (deploy, scale, rotations, backup, restore,
+    destroy): one row per run, oldest first."""
+    from dataclasses import asdict
+
+    from platform_ctl.display import show_history
+    from platform_ctl.history import runs
+    from platform_ctl.paths import Project
+
+    recorded = runs(Project.discover(ctx.obj["project_dir"]).state_dir(env))
+    if as_json:
+        click.echo(json.dumps([asdict(r) for r in recorded], default=str))
+    else:
+        show_history(env, recorded)
+
+
 @main.command(context_settings={"ignore_unknown_options": True})
 @env_argument
 @click.argument("host")

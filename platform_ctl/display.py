@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from platform_ctl.deploy import CheckResult, DeployResult
     from platform_ctl.engine import StepsResult
     from platform_ctl.errors import PlaybookFailed
+    from platform_ctl.history import Run
     from platform_ctl.infra import HostStatus
     from platform_ctl.monitoring import MonitoringStatus
     from platform_ctl.rotation import RotationResult
@@ -138,7 +139,7 @@ def show_scale(env: str, result: ScaleResult) -> None:
         return
     show_steps(f"{op.command} {env} {op.group}: {op.before} → {op.after}", result)
     members = [h.name for h in result.hosts if op.group in h.groups]
-    console.print(f"{op.group}: {', '.join(members) or 'no hosts'}; recorded in .platform/{env}/history.jsonl")
+    console.print(f"{op.group}: {', '.join(members) or 'no hosts'}; recorded in .platform/{env}.history.jsonl")
 
 
 def show_plan(summary: str, result: StepsResult, completed: list[str]) -> None:
@@ -161,7 +162,7 @@ def show_rotation(env: str, result: RotationResult) -> None:
         return
     show_steps(f"rotate-secrets {env}{rotation.option}", result)
     console.print(f"old credentials refused: {', '.join(rotation.refused)}; "
-                  f"recorded in .platform/{env}/history.jsonl")
+                  f"recorded in .platform/{env}.history.jsonl")
 
 
 def show_restarts(result: StepsResult) -> None:
@@ -280,3 +281,20 @@ def show_playbook_failure(exc: PlaybookFailed) -> None:
 
 def is_interactive() -> bool:
     return sys.stdout.isatty()
+
+
+def show_history(env: str, runs: list[Run]) -> None:
+    """``platform-ctl history``: one row per command run, oldest first."""
+    table = Table(title=f"history {env}", title_justify="left")
+    for col in ("started (UTC)", "command", "outcome", "seconds", "steps", "details"):
+        table.add_column(col, overflow="fold")
+    style = {"done": "green", "failed": "red", "running": "yellow"}
+    for run in runs:
+        error = f" [red]{escape(run.error)}[/]" if run.error else ""
+        table.add_row(run.started.replace("+00:00", ""), run.command,
+                      f"[{style.get(run.outcome, '')}]{run.outcome}[/]",
+                      "-" if run.seconds is None else f"{run.seconds:.0f}", str(len(run.steps)),
+                      escape(run.describe()) + error)
+    console.print(table)
+    if not runs:
+        console.print(f"nothing recorded for {env} yet")

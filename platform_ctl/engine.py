@@ -8,7 +8,7 @@ first step not done when the same command runs again. Backup and restore are not
 takes a new backup, or restores again): their record is :class:`Once`, kept in memory.
 
 Whatever runs, :func:`run_operation` appends its ``start``, every step (with what changed and how
-long it took) and ``done``/``failed`` to ``history.jsonl`` (platform_ctl.history), which
+long it took) and ``done``/``failed`` to the environment's history (platform_ctl.history), which
 ``platform-ctl history ENV`` reads back. The checks every operation makes before acting are here
 too, so they say the same thing with the same exit code whichever command asks: another operation
 is unfinished (:func:`require_no_pending`), the environment is not deployed

@@ -1,4 +1,7 @@
-"""The record of what day-2 commands changed: ``.platform/<env>/history.jsonl``.
+"""The record of what the commands that change an environment did: ``.platform/<env>.history.jsonl``.
+
+Next to the environment's state directory rather than in it, so it outlives ``destroy`` (which
+records itself there last).
 
 One JSON object per line, appended and flushed as things happen, so a run killed in the middle
 leaves the steps it finished on record. Each line has ``time`` (UTC, ISO 8601), ``command`` (e.g.
@@ -15,15 +18,17 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-FILE_NAME = "history.jsonl"
+SUFFIX = ".history.jsonl"
 
 
 def history_path(state_dir: Path) -> Path:
-    return state_dir / FILE_NAME
+    """``.platform/<env>.history.jsonl`` for the state directory ``.platform/<env>``."""
+    return state_dir.with_name(state_dir.name + SUFFIX)
 
 
 class History:
@@ -75,3 +80,43 @@ def read(state_dir: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return lines
+
+
+@dataclass(frozen=True)
+class Run:
+    """One invocation of a command, from its lines: when, what, how it ended, its steps."""
+
+    run: str
+    command: str
+    started: str
+    #: done, failed, or running (no end line: still running, or killed; a rerun resumes it).
+    outcome: str
+    seconds: float | None
+    steps: tuple[str, ...]
+    #: What the command was asked (its start line's details), and the error it failed with.
+    details: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+    def describe(self) -> str:
+        """The details in a few words: ``group=trino_worker after=2``."""
+        shown = {k: v for k, v in self.details.items() if v not in (None, "", [], {}, False)
+                 and k not in ("access_keys", "logins", "spec_digest")}
+        return " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in shown.items())
+
+
+def runs(state_dir: Path) -> list[Run]:
+    """The environment's history, one :class:`Run` per invocation, oldest first."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for line in read(state_dir):
+        if "run" in line:
+            grouped.setdefault(str(line["run"]), []).append(line)
+    result = []
+    for run_id, lines in grouped.items():
+        start = next((line for line in lines if line.get("event") == "start"), lines[0])
+        end = next((line for line in reversed(lines) if line.get("event") in ("done", "failed")), None)
+        details = {k: v for k, v in start.items() if k not in ("time", "command", "run", "event")}
+        result.append(Run(run_id, str(start.get("command", "?")), str(start.get("time", "?")),
+                          str(end["event"]) if end else "running", end.get("seconds") if end else None,
+                          tuple(str(line.get("step")) for line in lines if line.get("event") == "step"),
+                          details, str(end.get("error", "")) if end else ""))
+    return result

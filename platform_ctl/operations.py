@@ -6,6 +6,7 @@ import shutil
 from typing import TYPE_CHECKING
 
 from platform_ctl.access import ssh_options
+from platform_ctl.engine import Once, Step, StepsResult, run_operation
 from platform_ctl.errors import PlatformCtlError
 from platform_ctl.events import Event, Reporter, discard
 
@@ -26,14 +27,21 @@ def destroy(env: Environment, report: Reporter = discard, with_data: bool = Fals
     volume files, or the record of DigitalOcean volumes kept because they are protected).
     """
     delete_data = with_data or env.spec.allow_volume_deletion
-    kept = env.backend.destroy(env.spec, report, with_data=delete_data)
-    if not kept and env.state_dir.exists():
-        shutil.rmtree(env.state_dir)
-        report(Event("message", phase="destroy", message=f"removed {env.state_dir}"))
-    elif env.state_dir.exists():
-        for child in env.state_dir.iterdir():
-            if child.name != "volumes":
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+    def remove() -> dict[str, object]:
+        kept = env.backend.destroy(env.spec, report, with_data=delete_data)
+        if not kept and env.state_dir.exists():
+            shutil.rmtree(env.state_dir)
+            report(Event("message", phase="destroy", message=f"removed {env.state_dir}"))
+        elif env.state_dir.exists():
+            for child in env.state_dir.iterdir():
+                if child.name != "volumes":
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+        return {"volumes_kept": kept}
+
+    # The history lives next to the state directory, so the record of the destroy outlives it.
+    run_operation(env, "destroy", [Step("destroy", "remove every host" + (" and volume" if delete_data else ""),
+                                        remove)], Once(), StepsResult(False), discard, with_data=delete_data)
 
 
 def ssh_argv(env: Environment, host: str, command: tuple[str, ...] = ()) -> list[str]:

@@ -13,7 +13,8 @@ readers are reconfigured as above.
 A run is an *operation* recorded in ``.platform/<env>/operation.json`` with its target count and
 the steps it completed; a run killed or failed in the middle is finished by running the same
 command again, which resumes at the first step not done, towards the recorded target (so a
-repeated ``--count +1`` does not add a second host). Every step also goes to ``history.jsonl``.
+repeated ``--count +1`` does not add a second host). Every step also goes to the environment's
+history (platform_ctl.history).
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def test_restore_of_a_cloud_environment_needs_yes(project: Path):
 def test_backup_of_an_environment_never_deployed_says_deploy_first(project: Path):
     result = CliRunner().invoke(main, ["backup", "local"])
     assert result.exit_code == 2
-    assert "local is not deployed" in result.output
+    assert "local is not fully deployed" in result.output
     assert "platform-ctl deploy local" in result.output
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from platform_ctl.environment import Environment
 from platform_ctl.errors import PlatformCtlError, SpecError
+from platform_ctl.history import history_path, recorded
 from platform_ctl.history import read as read_history
-from platform_ctl.history import recorded
 from platform_ctl.infra import Host
 from platform_ctl.paths import COLLECTION_ROOT, Project
 from platform_ctl.scaling import (
@@ -235,7 +235,7 @@ def test_history_records_start_steps_and_failure(tmp_path: Path) -> None:
     assert lines[0]["group"] == "trino_worker"
     assert lines[2]["error"] == "infrastructure: boom"
     assert len({line["run"] for line in lines}) == 1
-    (tmp_path / "history.jsonl").open("a").write('{"torn": ')
+    history_path(tmp_path).open("a").write('{"torn": ')
     assert len(read_history(tmp_path)) == 3
 
 
