@@ -60,7 +60,8 @@ def test_a_failed_step_leaves_the_record_at_the_steps_done_and_history_says_fail
     with pytest.raises(PlatformCtlError):
         run_operation(env, "scale-out", steps, op, StepsResult(False), lambda e: None, group="trino_worker")
     pending = pending_operation(env.state_dir)
-    assert pending is not None and pending.data["completed"] == ["spec"]
+    assert pending is not None
+    assert pending.data["completed"] == ["spec"]
     assert Operation.from_record(pending.data) == op
     (run,) = runs(env.state_dir)
     assert (run.command, run.outcome, run.steps, run.error) == ("scale-out", "failed", ("spec",),
