@@ -5,14 +5,24 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from platform_ctl.errors import PreflightError
-from platform_ctl.infra import Access
 
 if TYPE_CHECKING:
     from platform_ctl.spec import Spec
+
+
+@dataclass(frozen=True)
+class Access:
+    """How the controller reaches the hosts over SSH."""
+
+    user: str
+    private_key: Path
+    public_key: str
+    known_hosts: Path
 
 
 def ensure_access(spec: Spec, state_dir: Path, create: bool = True) -> Access:

@@ -245,14 +245,8 @@ def check(env: Environment, report: Reporter = discard) -> CheckResult:
     report(Event("phase_done", phase="preflight"))
     access = env.access(create=True)
     report(Event("phase_start", phase="infrastructure"))
-    plan = getattr(env.backend, "plan", None)
-    if plan is not None:
-        summary = plan(env.spec, access, report)
-        result = CheckResult(env.name, summary.line(), summary.changes)
-    else:
-        missing = [h.name for h in env.backend.status(env.spec) if h.state != "running"]
-        result = CheckResult(env.name, f"{len(missing)} droplet container(s) to create or start",
-                             [("create", name) for name in missing])
+    summary = env.backend.plan(env.spec, access, report)
+    result = CheckResult(env.name, summary.line(), summary.changes)
     report(Event("phase_done", phase="infrastructure"))
     hosts = env.backend.status(env.spec)
     vault = env.vault_password_file()

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from platform_ctl.access import ssh_answers
+from platform_ctl.access import Access, ssh_answers
 from platform_ctl.errors import InfrastructureError, PlatformCtlError, PreflightError
 from platform_ctl.events import Event, Reporter
-from platform_ctl.infra import Access, Host, HostStatus, Volume, volume_device
+from platform_ctl.infra.hosts import Host, HostStatus, Volume, volume_device
 from platform_ctl.paths import COLLECTION_ROOT
 
 if TYPE_CHECKING:

@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from platform_ctl.access import ssh_answers
+from platform_ctl.access import Access, ssh_answers
 from platform_ctl.errors import InfrastructureError, PreflightError
 from platform_ctl.events import Event, Reporter
-from platform_ctl.infra import Access, Host, HostStatus, Volume, volume_device
+from platform_ctl.infra.hosts import Host, HostStatus, PlanSummary, Volume, volume_device
 from platform_ctl.infra.image import ensure_image
 
 if TYPE_CHECKING:
@@ -427,6 +427,14 @@ class LocalBackend:
                 volumes=tuple(Volume(v.name, v.size_gb, volume_device(v.name)) for v in plan.volumes),
             ))
         return hosts
+
+    def plan(self, spec: Spec, access: Access, report: Reporter) -> PlanSummary:
+        """The droplet containers apply would create (missing) or start (stopped); changes nothing."""
+        states = {s.name: s.state for s in self.status(spec)}
+        changes = [("create" if state == "missing" else "start", name)
+                   for name, state in states.items() if state != "running"]
+        return PlanSummary(add=sum(a == "create" for a, _ in changes), change=sum(a == "start" for a, _ in changes),
+                           changes=changes)
 
     def status(self, spec: Spec) -> list[HostStatus]:
         addresses = self._load_addresses()

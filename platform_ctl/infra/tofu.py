@@ -17,11 +17,12 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from platform_ctl.errors import InfrastructureError, PlatformCtlError, PreflightError
 from platform_ctl.events import Event, Reporter, discard
+from platform_ctl.infra.hosts import PlanSummary
 from platform_ctl.infra.toolchain import Toolchain
 
 PHASE = "infrastructure"
@@ -44,22 +45,6 @@ class Diagnostic:
     @property
     def text(self) -> str:
         return " ".join(f"{self.summary} {self.detail}".split())
-
-
-@dataclass
-class PlanSummary:
-    add: int = 0
-    change: int = 0
-    remove: int = 0
-    #: (action, resource address) of every planned change.
-    changes: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.add or self.change or self.remove)
-
-    def line(self) -> str:
-        return f"{self.add} to add, {self.change} to change, {self.remove} to destroy"
 
 
 class RateLimited(InfrastructureError):

@@ -101,7 +101,7 @@ def test_state_lives_in_the_bucket_and_a_second_plan_reads_it(
         for item in workdir.iterdir():
             if item.name in (".terraform", "outputs.json"):
                 subprocess.run(["rm", "-rf", str(item)], check=True)
-        summary = env.backend.plan(env.spec, env.access(), lambda _e: None)  # type: ignore[attr-defined]
+        summary = env.backend.plan(env.spec, env.access(), lambda _e: None)
         assert summary.empty, summary.changes
         env.backend.destroy(env.spec, lambda _e: None, with_data=True)
     assert emulator.state()["droplets"] == []

@@ -169,7 +169,7 @@ def test_a_second_plan_shows_no_changes(applied: Applied) -> None:
     assert ("tcp", "9100", f"tag:platform-{ENV}-monitoring", f"platform-{ENV}") in _rules(applied.emulator.state())
     env = applied.environment()
     with mock.patch.dict(os.environ, {"DIGITALOCEAN_TOKEN": TOKEN}):
-        summary = env.backend.plan(env.spec, env.access(), lambda _e: None)  # type: ignore[attr-defined]
+        summary = env.backend.plan(env.spec, env.access(), lambda _e: None)
     assert summary.empty, summary.changes
 
 
@@ -180,7 +180,7 @@ def test_one_more_worker_plans_exactly_one_new_droplet_and_no_replacement(applie
     try:
         env = applied.environment()
         with mock.patch.dict(os.environ, {"DIGITALOCEAN_TOKEN": TOKEN}):
-            summary = env.backend.plan(env.spec, env.access(), lambda _e: None)  # type: ignore[attr-defined]
+            summary = env.backend.plan(env.spec, env.access(), lambda _e: None)
     finally:
         spec["groups"]["trino_worker"]["count"] = 1
         applied.project.write_spec(spec)
@@ -204,7 +204,7 @@ def test_scale_in_removes_exactly_the_leaving_workers_droplet(applied: Applied) 
             spec["groups"]["trino_worker"]["count"] = 1
             applied.project.write_spec(spec)
             env = applied.environment()
-            summary = env.backend.plan(env.spec, env.access(), lambda _e: None)  # type: ignore[attr-defined]
+            summary = env.backend.plan(env.spec, env.access(), lambda _e: None)
             deleted = [addr for action, addr in summary.changes if action in ("delete", "replace")]
             hosts = env.backend.retire(env.spec, env.access(), ["trino-worker2"], lambda _e: None)
     finally:
