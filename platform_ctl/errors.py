@@ -8,7 +8,9 @@ class PlatformCtlError(Exception):
 
     Attributes:
         message: one line saying what failed and what to do next.
-        exit_code: the process exit code the CLI uses.
+        exit_code: the process exit code the CLI uses; each subclass sets its own. The
+            ``exit_code`` argument remains for callers not yet turned into a subclass (a usage
+            error is :class:`UsageError`, not ``PlatformCtlError(message, 2)``).
     """
 
     exit_code = 1
@@ -21,6 +23,15 @@ class PlatformCtlError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class UsageError(PlatformCtlError):
+    """The command cannot run as given: an option, argument or confirmation is wrong or missing.
+
+    The message says what to give instead.
+    """
+
+    exit_code = 2
 
 
 class SpecError(PlatformCtlError):
