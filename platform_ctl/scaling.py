@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import yaml
 
-from platform_ctl.errors import InfrastructureError, PlatformCtlError
+from platform_ctl.errors import InfrastructureError, PlatformCtlError, UsageError
 from platform_ctl.events import Event, Reporter, discard
 from platform_ctl.paths import write_text_atomic
 
@@ -77,14 +77,14 @@ def target_count(command: str, group: str, text: str, current: int) -> int:
     sign_word, total_word = ("+N (hosts to add)", "above") if grow else ("-N (hosts to remove)", "below")
     allowed = f"allowed: {sign_word} or a new total {total_word} {current}"
     if match is None:
-        raise PlatformCtlError(f"--count {text!r}: not a count; {allowed}", 2)
+        raise UsageError(f"--count {text!r}: not a count; {allowed}")
     sign, number = match.group(1), int(match.group(2))
     if sign == ("-" if grow else "+"):
         other = "scale-in" if grow else "scale-out"
-        raise PlatformCtlError(f"--count {text}: {command} cannot go that way (use {other}); {allowed}", 2)
+        raise UsageError(f"--count {text}: {command} cannot go that way (use {other}); {allowed}")
     target = current + number if sign == "+" else current - number if sign == "-" else number
     if (grow and target <= current) or (not grow and not 0 <= target < current):
-        raise PlatformCtlError(f"--count {text}: {group} has {current} host(s), that makes {target}; {allowed}", 2)
+        raise UsageError(f"--count {text}: {group} has {current} host(s), that makes {target}; {allowed}")
     return target
 
 
