@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from platform_ctl import __version__
-from platform_ctl.errors import PlatformCtlError
+from platform_ctl.errors import PlatformCtlError, UsageError
 from platform_ctl.params import debug_option, env_argument, json_option, project_dir_option
 
 if TYPE_CHECKING:
@@ -167,22 +167,16 @@ def status(ctx: click.Context, env: str, as_json: bool) -> None:
     service is down or the monitoring cannot be read; firing alerts alone do not change it.
     """
     from platform_ctl.display import show_status
-    from platform_ctl.monitoring import MonitoringUnavailable, read, status_document
-    from platform_ctl.operations import status as run_status
+    from platform_ctl.monitoring import status_document
+    from platform_ctl.operations import status_report
 
-    environment = _env(ctx, env)
-    hosts = run_status(environment)
-    try:
-        monitoring = read(environment) if any(h.ssh for h in hosts) else None
-        unavailable = "" if monitoring else "no host answers SSH"
-    except MonitoringUnavailable as exc:
-        monitoring, unavailable = None, exc.message
+    report = status_report(_env(ctx, env))
     if as_json:
-        click.echo(json.dumps(status_document(hosts, monitoring, unavailable)))
+        click.echo(json.dumps(status_document(report.hosts, report.monitoring, report.unavailable)))
     else:
-        show_status(env, hosts, monitoring, unavailable)
-    if not all(h.state == "running" and h.ssh for h in hosts) or monitoring is None or monitoring.down:
-        sys.exit(1)
+        show_status(env, report.hosts, report.monitoring, report.unavailable)
+    if report.exit_code:
+        sys.exit(report.exit_code)
 
 
 @main.command()
@@ -196,24 +190,13 @@ def status(ctx: click.Context, env: str, as_json: bool) -> None:
 def destroy(ctx: click.Context, env: str, with_data: bool, yes: bool, confirm_name: str | None) -> None:
     """Remove every host and network of the environment (volumes only with --with-data)."""
     from platform_ctl.display import reporter
+    from platform_ctl.operations import confirm_destroy
     from platform_ctl.operations import destroy as run_destroy
 
     environment = _env(ctx, env)
-    if environment.spec.provider != "local":
-        volumes = [v.name for h in environment.spec.hosts() for v in h.volumes]
-        if volumes and not with_data:
-            raise PlatformCtlError(
-                f"{env} has {len(volumes)} data volume(s) ({', '.join(volumes[:3])}{', …' if len(volumes) > 3 else ''})"
-                f": `platform-ctl destroy {env} --with-data` removes it with its data (volumes protected by "
-                "allow_volume_deletion: false are kept)", 2)
-        if volumes:
-            typed = confirm_name if confirm_name is not None else click.prompt(
-                f"This deletes {env}'s droplets and unprotected volumes. Type the environment's name to confirm",
-                default="", show_default=False)
-            if typed != env:
-                raise PlatformCtlError(f"confirmation {typed!r} is not {env!r}: nothing destroyed", 2)
-        elif not yes:
-            click.confirm(f"Destroy every host of {env}?", abort=True)
+    confirm_destroy(environment, with_data=with_data, yes=yes, typed_name=confirm_name,
+                    ask_name=lambda question: click.prompt(question, default="", show_default=False),
+                    ask_yes=lambda question: click.confirm(question, abort=True))
     with reporter(False) as report:
         run_destroy(environment, report, with_data=with_data)
     click.echo(f"destroyed {env}")
@@ -264,9 +247,9 @@ def restore(ctx: click.Context, env: str, target: str | None, yes: bool, check_o
         _show_repository_plan(environment, as_json, lambda h: restore_plan(h, when), f"restore {env}")
         return
     if environment.spec.provider != "local" and not yes:
-        raise PlatformCtlError(
+        raise UsageError(
             f"restore replaces the PostgreSQL data of {env} ({environment.spec.provider}) with the backup"
-            f"{' as of ' + when.isoformat() if when else ''}: add --yes to confirm; nothing was changed", 2)
+            f"{' as of ' + when.isoformat() if when else ''}: add --yes to confirm; nothing was changed")
     with reporter(as_json) as report:
         hosts = run_restore(environment, report, when)
     if not as_json:
@@ -331,7 +314,7 @@ def rotate_secrets(ctx: click.Context, env: str, only: str | None, yes: bool, ch
     if not check_only and plan.disruptions and not yes:
         said = "; ".join(plan.disruptions)
         if not sys.stdin.isatty():
-            raise PlatformCtlError(f"{said}: add --yes to accept that; nothing was changed", 2)
+            raise UsageError(f"{said}: add --yes to accept that; nothing was changed")
         click.confirm(f"{said}. Go on?", abort=True)
     if check_only:
         result = plan

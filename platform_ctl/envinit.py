@@ -6,7 +6,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from platform_ctl.errors import PlatformCtlError, SpecError
+from platform_ctl.errors import PlatformCtlError, SpecError, UsageError
 from platform_ctl.paths import Project, check_env_name, write_text_atomic
 from platform_ctl.spec import DO_REGIONS, PROVIDERS, Spec, load_spec, parse_yaml
 from platform_ctl.vault import SECRET_KEYS, VaultStatus, ensure_vault
@@ -126,7 +126,7 @@ def init_environment(
             never regenerated: missing keys are added, existing secrets kept.
 
     Raises:
-        PlatformCtlError: the spec exists and ``force`` is false, or the name is not allowed.
+        UsageError: the spec exists and ``force`` is false, or the name is not allowed.
         SpecError: the provider or region is not allowed.
         PreflightError: an existing vault cannot be opened with the environment's vault password.
     """
@@ -135,9 +135,8 @@ def init_environment(
         provider = "local" if env == "local" else "digitalocean"
     spec_path = project.spec_path(env)
     if spec_path.exists() and not force:
-        raise PlatformCtlError(
-            f"{spec_path} already exists: edit it, or run `platform-ctl init {env} --force` to replace it",
-            exit_code=2,
+        raise UsageError(
+            f"{spec_path} already exists: edit it, or run `platform-ctl init {env} --force` to replace it"
         )
     spec_text = render_spec(env, provider, region)
     group_vars = project.env_dir(env) / "group_vars" / "all" / "main.yml"

@@ -8,23 +8,25 @@ class PlatformCtlError(Exception):
 
     Attributes:
         message: one line saying what failed and what to do next.
-        exit_code: the process exit code the CLI uses.
+        exit_code: the process exit code the CLI uses; each subclass sets its own (a usage error
+            is :class:`UsageError`, exit 2), so no caller writes a literal exit code.
     """
 
     exit_code = 1
 
-    def __init__(self, message: str, exit_code: int | None = None) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        if exit_code is not None:
-            self.exit_code = exit_code
 
     def __str__(self) -> str:
         return self.message
 
 
 class UsageError(PlatformCtlError):
-    """The command line asks for something not allowed now: what was asked, what is allowed; nothing changed."""
+    """The command cannot run as given: an option, argument or confirmation is wrong or missing.
+
+    The message says what to give instead.
+    """
 
     exit_code = 2
 

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from platform_ctl.errors import PlatformCtlError
+from platform_ctl.errors import PlatformCtlError, UsageError
 
 #: The collection's own files (ansible/, roles/, molecule/) sit beside the package.
 COLLECTION_ROOT = Path(__file__).resolve().parent.parent
@@ -23,10 +23,9 @@ def check_env_name(env: str) -> str:
     lower-case DNS labels.
     """
     if not _ENV_NAME.match(env):
-        raise PlatformCtlError(
+        raise UsageError(
             f"environment name {env!r} is not allowed: use 1-20 characters of a-z, 0-9 and '-', "
-            "starting with a letter",
-            exit_code=2,
+            "starting with a letter"
         )
     return env
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from platform_ctl.access import Access, ssh_answers
-from platform_ctl.errors import InfrastructureError, PlatformCtlError, PreflightError
+from platform_ctl.errors import InfrastructureError, PreflightError, UsageError
 from platform_ctl.events import Event, Reporter
 from platform_ctl.infra.hosts import Host, HostStatus, Volume, volume_device
 from platform_ctl.paths import COLLECTION_ROOT
@@ -371,7 +371,7 @@ class DigitalOceanBackend:
             # prevent_destroy refuses the whole plan, so protected volumes leave the state first.
             tofu.state_rm(kept)
         elif kept:
-            raise PlatformCtlError(f"{spec.name} has protected volumes: destroy needs --with-data", 2)
+            raise UsageError(f"{spec.name} has protected volumes: destroy needs --with-data")
         summary = tofu.plan_and_apply(self.workdir / "destroy.tfplan", report, destroy=True)
         report(Event("message", phase="destroy", message=f"destroyed: {summary.line()}"))
         # Volume resources are keyed by host name.
