@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from platform_ctl import catalogue
 from platform_ctl.engine import (
     DEPLOY_RECORD,
     Step,
@@ -38,8 +39,8 @@ if TYPE_CHECKING:
     from platform_ctl.runner import PlaybookResult
     from platform_ctl.verify import VerifyReport
 
-#: Playbook phases in dependency order; each is ansible/playbooks/<phase>.yml.
-PLAYBOOK_PHASES: tuple[str, ...] = ("base", "storage", "metadata", "query", "monitoring", "apps")
+#: Playbook phases in dependency order; each is ansible/playbooks/<phase>.yml (the catalogue's).
+PLAYBOOK_PHASES: tuple[str, ...] = catalogue.PHASES
 PHASES: tuple[str, ...] = ("prepare", "infrastructure", "inventory", "connect", *PLAYBOOK_PHASES, "verify")
 
 

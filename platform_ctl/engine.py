@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from platform_ctl.catalogue import RESTART_SENTENCES, RESTART_STATS
 from platform_ctl.errors import PlatformCtlError, UsageError, VerifyFailed
 from platform_ctl.events import Event, Reporter
 from platform_ctl.history import History, recorded
@@ -181,19 +182,6 @@ def verify_step(env: Environment, report: Reporter) -> dict[str, object]:
     return {"checks": sum(len(v) for v in result.by_host().values()), "report": result}
 
 
-#: set_stats keys of the roles' restart measures -> component (roles/minio, roles/trino).
-_RESTART_STATS = {"platform_minio_restart": "minio", "platform_trino_restart": "trino"}
-
-#: How the CLI says what a measured restart cost, by component.
-RESTART_SENTENCES = {
-    "minio": "MinIO unavailable (no write quorum by its health check) for {unavailable_s:.1f} s while its {nodes} "
-             "nodes restarted together; writes through a node can fail up to 15 s longer, until it reconnects "
-             "peers' drives it found down (MinIO retries every 15 s)",
-    "trino": "Trino answered no query for {unavailable_s:.1f} s while it restarted (from its coordinator's stop until "
-             "the coordinator was up again with its workers listed)",
-}
-
-
 def run_phase(env: Environment, phase: str, playbook: str, limit: list[str] | None, report: Reporter,
               tags: tuple[str, ...] = (), extravars: dict[str, object] | None = None) -> dict[str, object]:
     """Run one playbook (on ``limit``, or every host): the hosts, what changed on each, the restarts
@@ -207,7 +195,7 @@ def run_phase(env: Environment, phase: str, playbook: str, limit: list[str] | No
                                   "changed": {h: s.changed for h, s in result.stats.items()}, "result": result}
     restarts = {component: {"unavailable_s": float(result.data[key]["seconds"]),
                             **({"nodes": int(result.data[key]["nodes"])} if "nodes" in result.data[key] else {})}
-                for key, component in _RESTART_STATS.items() if result.data.get(key)}
+                for key, component in RESTART_STATS.items() if result.data.get(key)}
     if restarts:
         details["restarts"] = restarts
     return details

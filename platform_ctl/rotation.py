@@ -57,6 +57,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from platform_ctl.catalogue import (
+    GRAFANA_DISRUPTION,
+    MINIO_CLIENTS,
+    POSTGRES_USERS,
+    TLS_TAGS,
+    PostgresUser,
+)
 from platform_ctl.engine import (
     OperationFile,
     Step,
@@ -104,72 +111,8 @@ PREVIOUS_KEYS = {"minio": PREVIOUS_USERS, ROOT: PREVIOUS_USERS, POSTGRES: PREVIO
 
 #: The inventory group a component's rotation needs hosts in ('': none).
 GROUPS = {POSTGRES: "postgres", TRINO: "trino_coordinator", CA: ""}
-#: The roles' tags a CA rotation's steps apply (site.yml): certificates and trust, and the
-#: configure tasks that restart what reads them and measure the restarts.
-TLS_TAGS = ("minio_tls", "minio_configure", "postgresql_tls", "trino_tls", "trino_configure",
-            "prometheus_configure", "grafana_configure")
 
 
-#: Why Trino restarts when a credential of its Iceberg catalog changes.
-TRINO_DISRUPTION = ("Trino reads its Iceberg catalog's {what} only when it starts: its nodes restart together "
-                    "(no query is answered until the coordinator is up again with its workers)")
-
-
-@dataclass(frozen=True)
-class MinioClient:
-    """A MinIO user of one client: its policy (roles/minio) and the playbook phase giving it over."""
-
-    user: str
-    policy: str
-    phase: str
-    #: Why the client cannot take new credentials online ('' when it can).
-    disruption: str = ""
-
-    @property
-    def access_key_var(self) -> str:
-        return f"vault_minio_{self.user}_access_key"
-
-    @property
-    def secret_key_var(self) -> str:
-        return f"vault_minio_{self.user}_secret_key"
-
-
-#: The clients in the order they get their new user: the online ones first.
-MINIO_CLIENTS: tuple[MinioClient, ...] = (
-    MinioClient("pgbackrest", "pgbackrest-rw", "metadata"),
-    MinioClient("prometheus", "prometheus-metrics", "monitoring"),
-    MinioClient("warehouse", "warehouse-rw", "query", TRINO_DISRUPTION.format(what="S3 credentials")),
-)
-
-@dataclass(frozen=True)
-class PostgresUser:
-    """A PostgreSQL user (roles/postgresql's postgresql_users or _monitoring_users) and who logs in as it."""
-
-    name: str
-    #: The playbook giving its clients the new login, with its tags ('' when no deployed host is a client).
-    phase: str = ""
-    tags: tuple[str, ...] = ()
-    disruption: str = ""
-
-    @property
-    def login_var(self) -> str:
-        return f"vault_postgres_{self.name}_login"
-
-    @property
-    def password_var(self) -> str:
-        return f"vault_postgres_{self.name}_password"
-
-
-GRAFANA_DISRUPTION = ("Grafana reads its database's and its PostgreSQL data source's logins only when it starts: "
-                      "it restarts (its UI and API answer again within seconds)")
-#: In the order their clients get the new login. dagster has no client yet (no role deploys
-#: Dagster): its login changes in PostgreSQL only.
-POSTGRES_USERS: tuple[PostgresUser, ...] = (
-    PostgresUser("dagster"),
-    PostgresUser("grafana", "monitoring", ("grafana",), GRAFANA_DISRUPTION),
-    PostgresUser("grafana_reader", "monitoring", ("grafana",), GRAFANA_DISRUPTION),
-    PostgresUser("iceberg", "query", (), TRINO_DISRUPTION.format(what="PostgreSQL login")),
-)
 #: metadata.yml's tags that create and retire logins: pg_hba.conf (and its reload), the roles.
 POSTGRES_TAGS = ("postgresql_configure", "postgresql_databases")
 

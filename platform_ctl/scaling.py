@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from platform_ctl.catalogue import PHASES, base_membership_tags, membership_readers, membership_tags
 from platform_ctl.engine import (
     OperationFile,
     Step,
@@ -55,22 +56,15 @@ SCALE_IN_GROUPS: tuple[str, ...] = ("trino_worker",)
 #: groups they read (None: every group)}. pg_hba.conf admits client groups by host (metadata),
 #: Prometheus scrapes every host (monitoring), and every MinIO node's server command line lists
 #: every MinIO host (storage), so a new pool restarts the whole cluster in one step.
-MEMBERSHIP_READERS: dict[str, dict[str, tuple[str, ...] | None]] = {
-    "metadata": {"postgres": None},
-    "monitoring": {"monitoring": None},
-    "storage": {"minio": ("minio",)},
-}
+MEMBERSHIP_READERS: dict[str, dict[str, tuple[str, ...] | None]] = membership_readers()
 #: The base concerns built from the inventory's host list, re-applied on every other host (Ansible
 #: also runs the tasks tagged ``always`` with them: base's preflight checks).
-BASE_MEMBERSHIP_TAGS: tuple[str, ...] = ("base_hosts", "base_firewall")
+BASE_MEMBERSHIP_TAGS: tuple[str, ...] = base_membership_tags()
 #: The parts of a phase that read group membership, run alone when the phase's hosts are all readers
 #: (no new host among them): pg_hba.conf and its reload; the target files, prometheus.yml and the
 #: reload. Handlers ignore tags, so what the changed files notify still runs. A phase not here, or
 #: with a new host, runs whole.
-MEMBERSHIP_TAGS: dict[str, tuple[str, ...]] = {
-    "metadata": ("postgresql_configure",),
-    "monitoring": ("prometheus_configure", "prometheus_service"),
-}
+MEMBERSHIP_TAGS: dict[str, tuple[str, ...]] = membership_tags()
 COMMANDS = ("scale-out", "scale-in")
 
 _COUNT = re.compile(r"([+-]?)(\d{1,3})")
@@ -267,8 +261,6 @@ class _Runner:
         return _spec_with_count(self.env, self.op.group, self.op.after)[1]
 
     def steps(self) -> list[Step]:
-        from platform_ctl.deploy import PLAYBOOK_PHASES
-
         op, planned = self.op, self.target.hosts()
         changing = op.added or op.removed
         others = [h.name for h in planned if h.name not in op.added]
@@ -284,7 +276,7 @@ class _Runner:
         ]
         if op.added:
             steps.append(Step("connect", f"wait for SSH on {_names(op.added)}", self.connect))
-        for phase in PLAYBOOK_PHASES:
+        for phase in PHASES:
             targets = _targets(phase, planned, op.added, op.group)
             if targets:
                 tags = MEMBERSHIP_TAGS.get(phase, ()) if not set(targets) & set(op.added) else ()

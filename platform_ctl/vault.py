@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import os
 import secrets
 import stat
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from platform_ctl.catalogue import SECRETS
 from platform_ctl.errors import PreflightError
 from platform_ctl.paths import COLLECTION_ROOT, Project, check_env_name, config_dir
 
@@ -52,35 +54,13 @@ def _minio_kms_key() -> str:
     return "platform-key:" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-#: Every secret the roles expect, with its generator. Letters and digits only, so no value needs
-#: quoting anywhere it is templated (JDBC URLs, env files, pgBackRest config).
+#: How each kind of secret is made (platform_ctl.catalogue.Secret). Letters and digits only, so no
+#: value needs quoting anywhere it is templated (JDBC URLs, env files, pgBackRest config).
+_MAKERS: dict[str, Callable[[int], str]] = {"alnum": _alnum, "minio_kms": lambda _length: _minio_kms_key()}
+
+#: Every secret the roles expect (the catalogue's components'), with its generator.
 _GENERATORS: dict[str, Callable[[], str]] = {
-    # MinIO access keys: at least 3 characters; secret keys 8 to 40.
-    "vault_minio_root_user": lambda: _alnum(20),
-    "vault_minio_root_password": lambda: _alnum(40),
-    "vault_minio_kms_secret_key": _minio_kms_key,
-    # Secret keys of the MinIO users the roles declare (warehouse for Trino, pgbackrest).
-    "vault_minio_warehouse_secret_key": lambda: _alnum(40),
-    "vault_minio_pgbackrest_secret_key": lambda: _alnum(40),
-    # MinIO user whose secret key signs Prometheus' metrics bearer token (policy admin:Prometheus only).
-    "vault_minio_prometheus_secret_key": lambda: _alnum(40),
-    "vault_postgres_superuser_password": lambda: _alnum(40),
-    # Passwords of the database owners the postgresql role declares (Iceberg catalog, Dagster, Grafana).
-    "vault_postgres_iceberg_password": lambda: _alnum(40),
-    "vault_postgres_dagster_password": lambda: _alnum(40),
-    "vault_postgres_grafana_password": lambda: _alnum(40),
-    # Monitoring login of the postgresql role (pg_monitor only): Grafana's PostgreSQL data source.
-    "vault_postgres_grafana_reader_password": lambda: _alnum(40),
-    # pgBackRest repository encryption: a long passphrase (it is never typed).
-    "vault_pgbackrest_cipher_pass": lambda: _alnum(64),
-    # Trino's internal-communication.shared-secret: 64+ characters of entropy recommended.
-    "vault_trino_shared_secret": lambda: _alnum(86),
-    "vault_trino_admin_password": lambda: _alnum(32),
-    # Trino user Prometheus scrapes /metrics as (basic auth on the coordinator).
-    "vault_trino_monitoring_password": lambda: _alnum(32),
-    "vault_grafana_admin_password": lambda: _alnum(32),
-    # Grafana's [security] secret_key: encrypts what Grafana stores (data-source passwords); fixed once used.
-    "vault_grafana_secret_key": lambda: _alnum(40),
+    s.key: functools.partial(_MAKERS[s.kind], s.length) for s in SECRETS
 }
 
 #: The keys of a complete vault, in a stable order.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
+
+from platform_ctl.catalogue import VERSION_FORMATS as CATALOGUE_VERSIONS
+from platform_ctl.catalogue import VersionFormat
 
 #: MinIO erasure set sizes (drives per set); one drive per MinIO host here.
 ERASURE_SET_SIZES = range(4, 17)
@@ -70,22 +72,8 @@ GROUP_RULES: dict[str, GroupRule] = _rules(
 #: The group whose hosts always run Docker Engine (JupyterLab and Dagster run on it).
 DOCKER_GROUP = "apps"
 
-#: Components whose version the spec may pin, and the form each version takes.
-VERSION_FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
-    "trino": (re.compile(r"^\d{3,}$"), "a Trino release number such as 476"),
-    # The controller builds MinIO from the Go module proxy, which serves no release tags.
-    "minio": (
-        re.compile(r"^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$"),
-        "a Go module version of github.com/minio/minio such as v0.0.0-20260212201848-7aac2a2c5b7c",
-    ),
-    "postgresql": (re.compile(r"^\d{2}$"), "a PostgreSQL major version such as 15"),
-    "prometheus": (re.compile(r"^3\.\d+\.\d+$"), "a Prometheus 3 version such as 3.16.0"),
-    "alertmanager": (re.compile(r"^\d+\.\d+\.\d+$"), "a version such as 0.35.0"),
-    "grafana": (re.compile(r"^\d+\.\d+\.\d+$"), "a version such as 12.1.0"),
-    "node_exporter": (re.compile(r"^\d+\.\d+\.\d+$"), "a version such as 1.12.1"),
-    "jupyterlab": (re.compile(r"^\d+\.\d+\.\d+$"), "a version such as 4.4.5"),
-    "dagster": (re.compile(r"^\d+\.\d+\.\d+$"), "a version such as 1.11.5"),
-}
+#: Components whose version the spec may pin, and the form each version takes (the catalogue's).
+VERSION_FORMATS: dict[str, VersionFormat] = CATALOGUE_VERSIONS
 
 
 # --------------------------------------------------------------------------------------------------

@@ -285,7 +285,8 @@ def test_the_ca_rotation_plan_and_its_refusal_of_a_ca_left_by_another_run(env: E
     result = rotate(env, "ca", check=True)
     assert [name for name, _ in result.plan] == ["generate", "trust", "switch", "reissue", "untrust", "forget",
                                                  "verify"]
-    assert "site.yml --tags minio_tls,minio_configure,postgresql_tls,trino_tls" in dict(result.plan)["trust"]
+    assert ("site.yml --tags minio_tls,minio_configure,postgresql_tls,prometheus_configure,grafana_configure,"
+            "trino_tls,trino_configure") in dict(result.plan)["trust"]
     assert len(result.disruptions) == 1
     assert "restarts all MinIO nodes together and all Trino nodes together" in result.disruptions[0]
     assert not (env.state_dir / "pki").exists(), "--check makes no CA"

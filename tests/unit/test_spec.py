@@ -164,7 +164,7 @@ BAD_SPECS: dict[str, str] = {
     ),
     "unknown_version_component.yml": (
         "versions.trinodb: unknown component (did you mean 'trino'?); "
-        "allowed: trino, minio, postgresql, prometheus, alertmanager, grafana, node_exporter, jupyterlab, dagster"
+        "allowed: node_exporter, minio, postgresql, prometheus, alertmanager, grafana, trino, jupyterlab, dagster"
     ),
     "version_format.yml": (
         "versions.minio: 'latest' is not a minio version; "
