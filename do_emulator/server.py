@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from platform_ctl.emulator.state import (
+from do_emulator.state import (
     IMAGE_TABLE,
     REGION_TABLE,
     SIZE_TABLE,
@@ -47,9 +47,9 @@ from platform_ctl.emulator.state import (
 )
 
 if TYPE_CHECKING:
-    from platform_ctl.emulator.materialize import Materializer
+    from do_emulator.materialize import Materializer
 
-log = logging.getLogger("platform_ctl.emulator")
+log = logging.getLogger("do_emulator")
 
 DEFAULT_RATE_LIMIT = 5000
 MAX_PER_PAGE = 200
