@@ -34,10 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from do_emulator import catalogue
 from do_emulator.state import (
-    IMAGE_TABLE,
-    REGION_TABLE,
-    SIZE_TABLE,
     ApiError,
     Json,
     State,
@@ -312,9 +310,9 @@ class Emulator:
             self.routes.append((method, re.compile(f"^/v2/{pattern}$"), handler))
 
         add("GET", "account", lambda r: (200, {"account": self.state.account()}))
-        add("GET", "sizes", lambda r: paginate(r, "sizes", list(SIZE_TABLE.values())))
-        add("GET", "regions", lambda r: paginate(r, "regions", list(REGION_TABLE.values())))
-        add("GET", "images", lambda r: paginate(r, "images", list(IMAGE_TABLE.values())))
+        add("GET", "sizes", lambda r: paginate(r, "sizes", list(catalogue.SIZES.values())))
+        add("GET", "regions", lambda r: paginate(r, "regions", list(catalogue.REGIONS.values())))
+        add("GET", "images", lambda r: paginate(r, "images", list(catalogue.IMAGES.values())))
         add("GET", f"images/{_SEG}", self._get_image)
         add("GET", "actions", lambda r: paginate(r, "actions", [public(a) for a in self.state.actions.values()]))
         add("GET", r"actions/(\d+)", lambda r: (200, {"action": public(self.state.get_action(r.params[0]))}))
@@ -417,7 +415,7 @@ class Emulator:
     # -- handlers: images ------------------------------------------------------------------------
     def _get_image(self, req: Request) -> Reply:
         ref = req.params[0]
-        for image in IMAGE_TABLE.values():
+        for image in catalogue.IMAGES.values():
             if ref in (image["slug"], str(image["id"])):
                 return 200, {"image": image}
         raise not_found()
@@ -432,7 +430,7 @@ class Emulator:
         plans = self.state.check_droplet_create(body, avoid)
         if self.materializer is not None:
             self.materializer.check_create(
-                [SIZE_TABLE[p["size"]]["memory"] for p in plans], self.state.memory_reserved_mb(),
+                [catalogue.SIZES[p["size"]]["memory"] for p in plans], self.state.memory_reserved_mb(),
                 [p["image"]["slug"] for p in plans])
         droplets = [self.state.create_droplet(plan, avoid) for plan in plans]
         if self.materializer is not None:
@@ -470,8 +468,8 @@ class Emulator:
 
     def _droplet_action(self, req: Request) -> Reply:
         body = req.json()
-        if self.materializer is not None and body.get("type") == "resize" and body.get("size") in SIZE_TABLE:
-            grows = SIZE_TABLE[body["size"]]["memory"] - self.state.droplet(req.params[0])["memory"]
+        if self.materializer is not None and body.get("type") == "resize" and body.get("size") in catalogue.SIZES:
+            grows = catalogue.SIZES[body["size"]]["memory"] - self.state.droplet(req.params[0])["memory"]
             if grows > 0:
                 self.materializer.check_create([grows], self.state.memory_reserved_mb(), [])
         action, droplet = self.state.droplet_action(req.params[0], body, self.materializer is not None)
