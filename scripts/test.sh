@@ -29,7 +29,7 @@ step() {
 
 step setup "scripts/setup.sh" bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
-echo "== ruff"; step lint ruff ruff check platform_ctl tests bench
+echo "== ruff"; step lint ruff ruff check platform_ctl do_emulator tests bench
 echo "== mypy"; step lint mypy mypy
 echo "== leftovers"; step setup "tests/leftovers.py" python tests/leftovers.py
 echo "== pytest"; pytest "$@"

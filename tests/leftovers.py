@@ -20,7 +20,7 @@ import sys
 import docker
 from docker.errors import NotFound
 
-from platform_ctl.emulator.materialize import Materializer, data_dir_for
+from do_emulator.materialize import Materializer, data_dir_for
 from platform_ctl.infra.local import LABEL_EMULATOR, LABEL_ENV
 
 #: The local environments of the suite (tests/e2e/test_local_backend.py; before, `e2e` was one too).

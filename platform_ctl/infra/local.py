@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 LABEL_ENV = "platform-ctl.env"
 LABEL_HOST = "platform-ctl.host"
-#: Droplets of a DigitalOcean API emulator run with --materialize (platform_ctl.emulator).
+#: Droplets of a DigitalOcean API emulator run with --materialize (do_emulator).
 LABEL_EMULATOR = "platform-ctl.emulator"
 #: Given at creation to droplet containers that run Docker Engine (see _docker_host_settings).
 DOCKER_HOST_SYSCTLS = {"net.ipv4.ip_forward": "1"}

@@ -14,7 +14,7 @@ waits for it.
 
 To work on one end-to-end test, ``PLATFORM_CTL_E2E_KEEP=DIR`` deploys the environment into DIR once
 and keeps it (and its emulator) after the session; the next session with the same DIR reuses it.
-``python -m platform_ctl.emulator --cleanup --name e2e`` removes it.
+``python -m do_emulator --cleanup --name e2e`` removes it.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class SessionDeploy:
 
     def _deploy_new(self) -> Deployed:
         # A session that crashed before its teardown left droplets holding loop devices and memory.
-        subprocess.run([sys.executable, "-m", "platform_ctl.emulator", "--cleanup", "--name", EMULATOR], cwd=REPO,
+        subprocess.run([sys.executable, "-m", "do_emulator", "--cleanup", "--name", EMULATOR], cwd=REPO,
                        capture_output=True, check=False, timeout=600)
         with Span("deploy", f"{ENV}: emulator started"):
             emulator_dir = self.directory / "emulator"

@@ -54,9 +54,9 @@ class EmulatorProcess:
 
 
 def start_emulator(directory: Path, name: str, materialize: bool = False) -> EmulatorProcess:
-    """``python -m platform_ctl.emulator`` on a free loopback port, as a user would start it."""
+    """``python -m do_emulator`` on a free loopback port, as a user would start it."""
     port_file = directory / "port"
-    args = [sys.executable, "-m", "platform_ctl.emulator", "--listen", "127.0.0.1:0", "--token", TOKEN,
+    args = [sys.executable, "-m", "do_emulator", "--listen", "127.0.0.1:0", "--token", TOKEN,
             "--state-file", str(directory / "state.json"), "--port-file", str(port_file), "--name", name]
     if materialize:
         args.append("--materialize")
@@ -79,7 +79,7 @@ def stop_emulator(emulator: EmulatorProcess, materialized: bool = False) -> None
     except subprocess.TimeoutExpired:
         emulator.proc.kill()
     if materialized:
-        subprocess.run([sys.executable, "-m", "platform_ctl.emulator", "--cleanup", "--name", emulator.name],
+        subprocess.run([sys.executable, "-m", "do_emulator", "--cleanup", "--name", emulator.name],
                        cwd=REPO, check=False, timeout=300)
 
 

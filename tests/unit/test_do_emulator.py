@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from platform_ctl.emulator.materialize import cloud_init_script
-from platform_ctl.emulator.server import Emulator
+from do_emulator.materialize import cloud_init_script
+from do_emulator.server import Emulator
 
 TOKEN = "unit-token"
 PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMoynRG5wJFMMO/jhRc0EHA6xwwMEkcijuocJG77sXpq user@test"

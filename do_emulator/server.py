@@ -13,225 +13,48 @@ request line without the leading slash (``GET v2/droplets``) is read as ``/v2/dr
 
 Outside ``/v2``, for tests and only for loopback clients, without auth: ``/_emulator/faults``
 (inject error answers), ``/_emulator/state``, ``/_emulator/requests`` and ``/_emulator/jobs``.
+
+Here: :class:`Emulator` (life cycle, the route table, materialization, control endpoints).
+``protocol.py`` has the request, reply, pagination, fault and rate-limit plumbing, ``handler.py``
+the stdlib HTTP request handler, ``jobs.py`` the background work queue.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import logging
-import math
 import re
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from typing import TYPE_CHECKING
 
-from platform_ctl.emulator.state import (
-    IMAGE_TABLE,
-    REGION_TABLE,
-    SIZE_TABLE,
-    ApiError,
-    Json,
-    State,
-    invalid,
-    not_found,
-    public,
+from do_emulator import catalogue
+from do_emulator.handler import RequestHandler, Server6
+from do_emulator.jobs import Jobs
+from do_emulator.protocol import (
+    DEFAULT_RATE_LIMIT,
+    SEG,
+    Fault,
+    Handler,
+    RateLimiter,
+    Reply,
+    Request,
+    empty,
+    paginate,
+    parse_fault,
 )
+from do_emulator.state import ApiError, Json, State, invalid, not_found, public
 
 if TYPE_CHECKING:
-    from platform_ctl.emulator.materialize import Materializer
+    from do_emulator.materialize import Materializer
 
-log = logging.getLogger("platform_ctl.emulator")
+log = logging.getLogger("do_emulator")
 
-DEFAULT_RATE_LIMIT = 5000
-MAX_PER_PAGE = 200
-DEFAULT_PER_PAGE = 20
+#: Requests kept for ``GET /_emulator/requests``.
 REQUEST_LOG_MAX = 100_000
-
-
-# --------------------------------------------------------------------------------------------------
-# Rate limiting, faults, background jobs
-# --------------------------------------------------------------------------------------------------
-
-
-class RateLimiter:
-    """Fixed one-minute windows per token: ``limit`` requests, then 429 until the window ends."""
-
-    def __init__(self, limit: int, window: float = 60.0) -> None:
-        self.limit = limit
-        self.window = window
-        self._lock = threading.Lock()
-        self._windows: dict[str, tuple[float, int]] = {}
-
-    def hit(self, key: str, count: bool = True) -> tuple[bool, int, float]:
-        """Count one request; returns (allowed, remaining, reset as epoch seconds)."""
-        with self._lock:
-            now = time.time()
-            start, used = self._windows.get(key, (now, 0))
-            if now - start >= self.window:
-                start, used = now, 0
-            allowed = used < self.limit
-            if allowed and count:
-                used += 1
-            self._windows[key] = (start, used)
-            return allowed, max(0, self.limit - used), start + self.window
-
-
-@dataclass
-class Fault:
-    path: re.Pattern[str]
-    status: int
-    method: str | None = None
-    times: int | None = 1
-    retry_after: int | None = None
-    message: str | None = None
-    error_id: str | None = None
-    delay: float = 0.0
-    hits: int = 0
-
-    def describe(self) -> Json:
-        return {"method": self.method, "path": self.path.pattern, "status": self.status, "times": self.times,
-                "retry_after": self.retry_after, "message": self.message, "id": self.error_id,
-                "delay": self.delay, "hits": self.hits}
-
-
-def parse_fault(body: Any) -> Fault:
-    if not isinstance(body, dict):
-        raise ApiError(400, "a fault is an object with at least path and status")
-    try:
-        path = re.compile(str(body["path"]))
-        status = int(body["status"])
-    except (KeyError, ValueError, re.error) as exc:
-        raise ApiError(400, f"a fault needs a valid path regex and status: {exc}") from None
-    if not 100 <= status <= 599:
-        raise ApiError(400, "status must be an HTTP status")
-    times = body.get("times", 1)
-    retry = body.get("retry_after")
-    return Fault(
-        path=path, status=status, method=str(body["method"]).upper() if body.get("method") else None,
-        times=None if times is None else int(times), retry_after=None if retry is None else int(retry),
-        message=body.get("message"), error_id=body.get("id"), delay=float(body.get("delay") or 0),
-    )
-
-
-class Jobs:
-    """Background work, ordered per key: a job runs after every earlier job that shares a key."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last: dict[str, threading.Event] = {}
-        self._pending: set[threading.Event] = set()
-
-    def submit(self, keys: tuple[str, ...], fn: Callable[[], None], after_all: bool = False,
-               name: str = "job") -> None:
-        done = threading.Event()
-        with self._lock:
-            waits = list(self._pending) if after_all else [self._last[k] for k in keys if k in self._last]
-            for key in keys:
-                self._last[key] = done
-            self._pending.add(done)
-
-        def run() -> None:
-            for event in waits:
-                event.wait()
-            try:
-                fn()
-            except Exception:
-                log.exception("background job %s failed", name)
-            finally:
-                done.set()
-                with self._lock:
-                    self._pending.discard(done)
-                    for key in [k for k, v in self._last.items() if v is done]:
-                        del self._last[key]
-
-        threading.Thread(target=run, name=f"emulator-{name}", daemon=True).start()
-
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._pending)
-
-    def wait_idle(self, timeout: float = 60.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                events = list(self._pending)
-            if not events:
-                return True
-            events[0].wait(max(0.0, deadline - time.monotonic()))
-        return self.pending() == 0
-
-
-# --------------------------------------------------------------------------------------------------
-# Requests and routes
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, str]
-    body: Any
-    base: str  # scheme://host[:port] as the client addressed us
-    params: tuple[str, ...] = ()
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def json(self) -> Json:
-        if self.body is None:
-            return {}
-        if not isinstance(self.body, dict):
-            raise invalid("the request body must be a JSON object")
-        return self.body
-
-
-Reply = tuple[int, Json | list[Json] | None]
-Handler = Callable[[Request], Reply]
-
-
-def paginate(req: Request, key: str, items: list[Json], extra: Json | None = None) -> Reply:
-    try:
-        per_page = min(MAX_PER_PAGE, max(1, int(req.query.get("per_page") or DEFAULT_PER_PAGE)))
-        page = max(1, int(req.query.get("page") or 1))
-    except ValueError:
-        raise invalid("page and per_page must be integers") from None
-    total = len(items)
-    last = max(1, math.ceil(total / per_page))
-    others = {k: v for k, v in req.query.items() if k not in ("page", "per_page")}
-
-    def url(n: int) -> str:
-        return f"{req.base}{req.path}?{urlencode({**others, 'page': n, 'per_page': per_page})}"
-
-    pages: Json = {}
-    if page > 1:
-        pages.update(first=url(1), prev=url(min(page - 1, last)))
-    if page < last:
-        pages.update(next=url(page + 1), last=url(last))
-    chunk = items[(page - 1) * per_page: page * per_page]
-    body: Json = {key: chunk, "links": {"pages": pages} if pages else {}, "meta": {"total": total}}
-    body.update(extra or {})
-    return 200, body
-
-
-_SEG = r"([^/]+)"
-
-
-def _empty(call: Callable[[Request], object]) -> Handler:
-    """A handler answering 204 with no body after ``call``."""
-
-    def handler(req: Request) -> Reply:
-        call(req)
-        return 204, None
-
-    return handler
 
 
 class Emulator:
@@ -274,11 +97,11 @@ class Emulator:
         """Listen and serve in a background thread; returns the base URL ``http://host:port``."""
         emulator = self
 
-        class _Handler(_RequestHandler):
+        class _Handler(RequestHandler):
             pass
 
         _Handler.emulator = emulator
-        server_class = _Server6 if ":" in self.host else ThreadingHTTPServer
+        server_class = Server6 if ":" in self.host else ThreadingHTTPServer
         self._httpd = server_class((self.host, self.port), _Handler)
         self._httpd.daemon_threads = True
         port = self._httpd.server_address[1]
@@ -312,10 +135,10 @@ class Emulator:
             self.routes.append((method, re.compile(f"^/v2/{pattern}$"), handler))
 
         add("GET", "account", lambda r: (200, {"account": self.state.account()}))
-        add("GET", "sizes", lambda r: paginate(r, "sizes", list(SIZE_TABLE.values())))
-        add("GET", "regions", lambda r: paginate(r, "regions", list(REGION_TABLE.values())))
-        add("GET", "images", lambda r: paginate(r, "images", list(IMAGE_TABLE.values())))
-        add("GET", f"images/{_SEG}", self._get_image)
+        add("GET", "sizes", lambda r: paginate(r, "sizes", list(catalogue.SIZES.values())))
+        add("GET", "regions", lambda r: paginate(r, "regions", list(catalogue.REGIONS.values())))
+        add("GET", "images", lambda r: paginate(r, "images", list(catalogue.IMAGES.values())))
+        add("GET", f"images/{SEG}", self._get_image)
         add("GET", "actions", lambda r: paginate(r, "actions", [public(a) for a in self.state.actions.values()]))
         add("GET", r"actions/(\d+)", lambda r: (200, {"action": public(self.state.get_action(r.params[0]))}))
         # droplets
@@ -336,64 +159,64 @@ class Emulator:
             r.query.get("name", ""), r.query.get("region", ""))]))
         add("DELETE", "volumes", self._delete_volume_by_name)
         add("POST", "volumes/actions", self._volume_action_by_name)
-        add("GET", f"volumes/{_SEG}", lambda r: (200, {"volume": public(self.state.volume(r.params[0]))}))
-        add("DELETE", f"volumes/{_SEG}", self._delete_volume)
-        add("POST", f"volumes/{_SEG}/actions", self._volume_action)
-        add("GET", f"volumes/{_SEG}/actions", self._list_volume_actions)
-        add("GET", rf"volumes/{_SEG}/actions/(\d+)", self._get_volume_action)
-        add("GET", f"volumes/{_SEG}/snapshots", self._volume_snapshots)
+        add("GET", f"volumes/{SEG}", lambda r: (200, {"volume": public(self.state.volume(r.params[0]))}))
+        add("DELETE", f"volumes/{SEG}", self._delete_volume)
+        add("POST", f"volumes/{SEG}/actions", self._volume_action)
+        add("GET", f"volumes/{SEG}/actions", self._list_volume_actions)
+        add("GET", rf"volumes/{SEG}/actions/(\d+)", self._get_volume_action)
+        add("GET", f"volumes/{SEG}/snapshots", self._volume_snapshots)
         # VPCs
         add("POST", "vpcs", self._create_vpc)
         add("GET", "vpcs", lambda r: paginate(r, "vpcs", [public(v) for v in self.state.vpcs.values()]))
-        add("GET", f"vpcs/{_SEG}", lambda r: (200, {"vpc": public(self.state.vpc(r.params[0]))}))
-        add("PUT", f"vpcs/{_SEG}", lambda r: (200, {"vpc": public(
+        add("GET", f"vpcs/{SEG}", lambda r: (200, {"vpc": public(self.state.vpc(r.params[0]))}))
+        add("PUT", f"vpcs/{SEG}", lambda r: (200, {"vpc": public(
             self.state.update_vpc(r.params[0], r.json(), partial=False))}))
-        add("PATCH", f"vpcs/{_SEG}", lambda r: (200, {"vpc": public(
+        add("PATCH", f"vpcs/{SEG}", lambda r: (200, {"vpc": public(
             self.state.update_vpc(r.params[0], r.json(), partial=True))}))
-        add("DELETE", f"vpcs/{_SEG}", self._delete_vpc)
-        add("GET", f"vpcs/{_SEG}/members", lambda r: paginate(r, "members", self.state.vpc_members(r.params[0])))
+        add("DELETE", f"vpcs/{SEG}", self._delete_vpc)
+        add("GET", f"vpcs/{SEG}/members", lambda r: paginate(r, "members", self.state.vpc_members(r.params[0])))
         # firewalls
         add("POST", "firewalls", lambda r: (202, {"firewall": public(self.state.create_firewall(r.json()))}))
         add("GET", "firewalls", lambda r: paginate(r, "firewalls", [public(f) for f in self.state.firewalls.values()]))
-        add("GET", f"firewalls/{_SEG}", lambda r: (200, {"firewall": public(self.state.firewall(r.params[0]))}))
-        add("PUT", f"firewalls/{_SEG}", lambda r: (200, {"firewall": public(
+        add("GET", f"firewalls/{SEG}", lambda r: (200, {"firewall": public(self.state.firewall(r.params[0]))}))
+        add("PUT", f"firewalls/{SEG}", lambda r: (200, {"firewall": public(
             self.state.update_firewall(r.params[0], r.json()))}))
-        add("DELETE", f"firewalls/{_SEG}", _empty(lambda r: self.state.delete_firewall(r.params[0])))
-        add("POST", f"firewalls/{_SEG}/droplets", _empty(lambda r: self.state.firewall_droplets(
+        add("DELETE", f"firewalls/{SEG}", empty(lambda r: self.state.delete_firewall(r.params[0])))
+        add("POST", f"firewalls/{SEG}/droplets", empty(lambda r: self.state.firewall_droplets(
             r.params[0], r.json(), add=True)))
-        add("DELETE", f"firewalls/{_SEG}/droplets", _empty(lambda r: self.state.firewall_droplets(
+        add("DELETE", f"firewalls/{SEG}/droplets", empty(lambda r: self.state.firewall_droplets(
             r.params[0], r.json(), add=False)))
-        add("POST", f"firewalls/{_SEG}/tags", _empty(lambda r: self.state.firewall_tags(
+        add("POST", f"firewalls/{SEG}/tags", empty(lambda r: self.state.firewall_tags(
             r.params[0], r.json(), add=True)))
-        add("DELETE", f"firewalls/{_SEG}/tags", _empty(lambda r: self.state.firewall_tags(
+        add("DELETE", f"firewalls/{SEG}/tags", empty(lambda r: self.state.firewall_tags(
             r.params[0], r.json(), add=False)))
-        add("POST", f"firewalls/{_SEG}/rules", _empty(lambda r: self._firewall_rules(r, add=True)))
-        add("DELETE", f"firewalls/{_SEG}/rules", _empty(lambda r: self._firewall_rules(r, add=False)))
+        add("POST", f"firewalls/{SEG}/rules", empty(lambda r: self._firewall_rules(r, add=True)))
+        add("DELETE", f"firewalls/{SEG}/rules", empty(lambda r: self._firewall_rules(r, add=False)))
         # SSH keys
         add("POST", "account/keys", lambda r: (201, {"ssh_key": public(self.state.create_key(r.json()))}))
         add("GET", "account/keys", lambda r: paginate(r, "ssh_keys", [public(k) for k in self.state.keys.values()]))
-        add("GET", f"account/keys/{_SEG}", lambda r: (200, {"ssh_key": public(self.state.key(r.params[0]))}))
-        add("PUT", f"account/keys/{_SEG}", lambda r: (200, {"ssh_key": public(
+        add("GET", f"account/keys/{SEG}", lambda r: (200, {"ssh_key": public(self.state.key(r.params[0]))}))
+        add("PUT", f"account/keys/{SEG}", lambda r: (200, {"ssh_key": public(
             self.state.update_key(r.params[0], r.json()))}))
-        add("DELETE", f"account/keys/{_SEG}", _empty(lambda r: self.state.delete_key(r.params[0])))
+        add("DELETE", f"account/keys/{SEG}", empty(lambda r: self.state.delete_key(r.params[0])))
         # tags
         add("POST", "tags", lambda r: (201, {"tag": self.state.create_tag(r.json())}))
         add("GET", "tags", lambda r: paginate(r, "tags", self.state.list_tags()))
-        add("GET", f"tags/{_SEG}", lambda r: (200, {"tag": self.state.tag(r.params[0])}))
-        add("DELETE", f"tags/{_SEG}", _empty(lambda r: self.state.delete_tag(r.params[0])))
-        add("POST", f"tags/{_SEG}/resources", _empty(lambda r: self.state.tag_resources(r.params[0], r.json())))
-        add("DELETE", f"tags/{_SEG}/resources", _empty(lambda r: self.state.untag_resources(r.params[0], r.json())))
+        add("GET", f"tags/{SEG}", lambda r: (200, {"tag": self.state.tag(r.params[0])}))
+        add("DELETE", f"tags/{SEG}", empty(lambda r: self.state.delete_tag(r.params[0])))
+        add("POST", f"tags/{SEG}/resources", empty(lambda r: self.state.tag_resources(r.params[0], r.json())))
+        add("DELETE", f"tags/{SEG}/resources", empty(lambda r: self.state.untag_resources(r.params[0], r.json())))
         # projects
         add("POST", "projects", lambda r: (201, {"project": public(self.state.create_project(r.json()))}))
         add("GET", "projects", lambda r: paginate(r, "projects", [public(p) for p in self.state.projects.values()]))
-        add("GET", f"projects/{_SEG}", lambda r: (200, {"project": public(self.state.project(r.params[0]))}))
-        add("PATCH", f"projects/{_SEG}", lambda r: (200, {"project": public(
+        add("GET", f"projects/{SEG}", lambda r: (200, {"project": public(self.state.project(r.params[0]))}))
+        add("PATCH", f"projects/{SEG}", lambda r: (200, {"project": public(
             self.state.update_project(r.params[0], r.json(), partial=True))}))
-        add("PUT", f"projects/{_SEG}", lambda r: (200, {"project": public(
+        add("PUT", f"projects/{SEG}", lambda r: (200, {"project": public(
             self.state.update_project(r.params[0], r.json(), partial=False))}))
-        add("DELETE", f"projects/{_SEG}", _empty(lambda r: self.state.delete_project(r.params[0])))
-        add("GET", f"projects/{_SEG}/resources", self._list_project_resources)
-        add("POST", f"projects/{_SEG}/resources", self._assign_project_resources)
+        add("DELETE", f"projects/{SEG}", empty(lambda r: self.state.delete_project(r.params[0])))
+        add("GET", f"projects/{SEG}/resources", self._list_project_resources)
+        add("POST", f"projects/{SEG}/resources", self._assign_project_resources)
 
     def dispatch(self, req: Request) -> Reply:
         allowed = []
@@ -417,7 +240,7 @@ class Emulator:
     # -- handlers: images ------------------------------------------------------------------------
     def _get_image(self, req: Request) -> Reply:
         ref = req.params[0]
-        for image in IMAGE_TABLE.values():
+        for image in catalogue.IMAGES.values():
             if ref in (image["slug"], str(image["id"])):
                 return 200, {"image": image}
         raise not_found()
@@ -432,7 +255,7 @@ class Emulator:
         plans = self.state.check_droplet_create(body, avoid)
         if self.materializer is not None:
             self.materializer.check_create(
-                [SIZE_TABLE[p["size"]]["memory"] for p in plans], self.state.memory_reserved_mb(),
+                [catalogue.SIZES[p["size"]]["memory"] for p in plans], self.state.memory_reserved_mb(),
                 [p["image"]["slug"] for p in plans])
         droplets = [self.state.create_droplet(plan, avoid) for plan in plans]
         if self.materializer is not None:
@@ -470,8 +293,8 @@ class Emulator:
 
     def _droplet_action(self, req: Request) -> Reply:
         body = req.json()
-        if self.materializer is not None and body.get("type") == "resize" and body.get("size") in SIZE_TABLE:
-            grows = SIZE_TABLE[body["size"]]["memory"] - self.state.droplet(req.params[0])["memory"]
+        if self.materializer is not None and body.get("type") == "resize" and body.get("size") in catalogue.SIZES:
+            grows = catalogue.SIZES[body["size"]]["memory"] - self.state.droplet(req.params[0])["memory"]
             if grows > 0:
                 self.materializer.check_create([grows], self.state.memory_reserved_mb(), [])
         action, droplet = self.state.droplet_action(req.params[0], body, self.materializer is not None)
@@ -708,11 +531,11 @@ class Emulator:
         route = req.path.removeprefix("/_emulator").strip("/")
         handlers: dict[tuple[str, str], Handler] = {
             ("POST", "faults"): self._add_faults,
-            ("DELETE", "faults"): _empty(lambda r: self.faults.clear()),
+            ("DELETE", "faults"): empty(lambda r: self.faults.clear()),
             ("GET", "faults"): lambda r: (200, {"faults": [f.describe() for f in self.faults]}),
             ("GET", "state"): lambda r: (200, self.state.view()),
             ("GET", "requests"): lambda r: (200, list(self.requests)),
-            ("DELETE", "requests"): _empty(lambda r: self.requests.clear()),
+            ("DELETE", "requests"): empty(lambda r: self.requests.clear()),
         }
         if (req.method, route) == ("GET", "jobs"):
             wait = float(req.query.get("wait") or 0)
@@ -748,147 +571,3 @@ class Emulator:
                                   "time": round(time.time(), 3)})
             if len(self.requests) > REQUEST_LOG_MAX:
                 del self.requests[: len(self.requests) - REQUEST_LOG_MAX]
-
-
-class _Server6(ThreadingHTTPServer):
-    address_family = socket.AF_INET6
-
-
-def _normalize(raw_path: str) -> str:
-    path = raw_path if raw_path.startswith("/") else "/" + raw_path
-    path = re.sub(r"/{2,}", "/", path)
-    at = path.find("/v2/")
-    if at > 0:
-        path = path[at:]
-    elif path.endswith("/v2") and at < 0:
-        path = "/v2"
-    return path.rstrip("/") or "/"
-
-
-def _loopback(host: str) -> bool:
-    try:
-        address = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return address.is_loopback or bool(mapped and mapped.is_loopback)
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    emulator: Emulator
-    protocol_version = "HTTP/1.1"
-
-    def version_string(self) -> str:
-        return "do-emulator"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            data = b""
-            while True:
-                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return data
-                data += self.rfile.read(size)
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _handle(self) -> None:
-        emulator = self.emulator
-        request_id = str(uuid.uuid4())
-        raw = self._read_body()
-        split = urlsplit(self.path if self.path.startswith("/") else "/" + self.path)
-        path = _normalize(split.path)
-        headers: dict[str, str] = {"x-request-id": request_id}
-        try:
-            status, payload = self._answer(path, split.query, raw, headers)
-        except ApiError as exc:
-            status = exc.status
-            payload = {"id": exc.error_id, "message": exc.message, "request_id": request_id}
-            headers.update(exc.headers)
-        except Exception as exc:
-            log.exception("%s %s failed", self.command, path)
-            status = 500
-            payload = {"id": "server_error", "message": f"emulator error: {exc.__class__.__name__}: {exc}",
-                       "request_id": request_id}
-        if "ratelimit-limit" not in headers:
-            _, remaining, reset = emulator.limiter.hit("", count=False)
-            headers.update({"ratelimit-limit": str(emulator.limiter.limit),
-                            "ratelimit-remaining": str(remaining), "ratelimit-reset": str(int(reset))})
-        # Logged before answering: a client that has its answer must find the request in the log.
-        if not path.startswith("/_emulator"):
-            emulator.record(self.command, path, split.query, status)
-        self._send(status, payload, headers)
-
-    def _answer(self, path: str, query: str, raw: bytes, headers: dict[str, str]) -> Reply:
-        """Authenticate, rate-limit, inject faults, then route; raises ApiError for error answers."""
-        emulator = self.emulator
-        try:
-            body = json.loads(raw) if raw.strip() else None
-        except ValueError:
-            raise ApiError(400, "The request body is not valid JSON.") from None
-        host = self.headers.get("Host") or f"{emulator.host}:{emulator.port}"
-        req = Request(self.command, path, dict(parse_qsl(query, keep_blank_values=True)), body, f"http://{host}",
-                      headers={k.lower(): v for k, v in self.headers.items()})
-        if path == "/_emulator" or path.startswith("/_emulator/"):
-            if not _loopback(self.client_address[0]):
-                raise not_found()
-            return emulator.control(req)
-        if path != "/v2" and not path.startswith("/v2/"):
-            raise not_found()
-        scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
-        token = token.strip()
-        allowed, remaining, reset = emulator.limiter.hit(token if token in emulator.tokens else "")
-        headers.update({"ratelimit-limit": str(emulator.limiter.limit),
-                        "ratelimit-remaining": str(remaining), "ratelimit-reset": str(int(reset))})
-        if scheme.lower() != "bearer" or token not in emulator.tokens:
-            raise ApiError(401, "Unable to authenticate you.")
-        if not allowed:
-            raise ApiError(429, "API rate limit exceeded.",
-                           headers={"Retry-After": str(max(1, math.ceil(reset - time.time())))})
-        fault = emulator.take_fault(self.command, path)
-        if fault is not None:
-            return self._fault(fault, headers)
-        return emulator.dispatch(req)
-
-    @staticmethod
-    def _fault(fault: Fault, headers: dict[str, str]) -> Reply:
-        if fault.delay:
-            time.sleep(fault.delay)
-        if fault.status == 429:
-            headers["ratelimit-remaining"] = "0"
-        if fault.status < 400:
-            return fault.status, {}
-        extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-        raise ApiError(fault.status, fault.message or _default_message(fault.status), error_id=fault.error_id,
-                       headers=extra)
-
-    def _send(self, status: int, payload: Json | list[Json] | None, headers: dict[str, str]) -> None:
-        data = b"" if status == 204 or payload is None else json.dumps(payload).encode()
-        self.send_response(status)
-        if data:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if data and self.command != "HEAD":
-            self.wfile.write(data)
-
-
-
-for _verb in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"):
-    setattr(_RequestHandler, f"do_{_verb}", _RequestHandler._handle)
-
-
-def _default_message(status: int) -> str:
-    return {
-        429: "API rate limit exceeded.", 401: "Unable to authenticate you.", 404: "The resource you were accessing "
-        "could not be found.", 500: "Server was unable to give you a response.",
-        503: "Service is temporarily unavailable.", 422: "The request could not be processed.",
-    }.get(status, "Injected fault.")

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from platform_ctl.emulator.state import ApiError, Json
+from do_emulator.state import ApiError, Json
 from platform_ctl.infra import volume_device
 from platform_ctl.infra.local import (
     DOCKER_HOST_SYSCTLS,
@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     import docker
     from docker.models.containers import Container
 
-log = logging.getLogger("platform_ctl.emulator")
+log = logging.getLogger("do_emulator")
 
 LABEL = LABEL_EMULATOR
 LABEL_DROPLET = "platform-ctl.emulator.droplet"

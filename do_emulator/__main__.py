@@ -1,9 +1,9 @@
-"""``python -m platform_ctl.emulator``: serve the DigitalOcean API emulator, or clean up after one.
+"""``python -m do_emulator``: serve the DigitalOcean API emulator, or clean up after one.
 
-    python -m platform_ctl.emulator --listen 127.0.0.1:0 --token TOKEN [--token TOKEN2 ...]
+    python -m do_emulator --listen 127.0.0.1:0 --token TOKEN [--token TOKEN2 ...]
         [--state-file PATH] [--materialize --name NAME [--data-dir DIR]] [--droplet-limit N]
         [--rate-limit N] [--port-file PATH] [--verbose]
-    python -m platform_ctl.emulator --cleanup --name NAME [--data-dir DIR] [--state-file PATH]
+    python -m do_emulator --cleanup --name NAME [--data-dir DIR] [--state-file PATH]
 
 Once it listens it prints its base URL (``http://127.0.0.1:PORT``, the provider's
 ``api_endpoint``) on stdout and, with ``--port-file``, writes it there atomically. It runs until
@@ -46,7 +46,7 @@ def _positive(value: str) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m platform_ctl.emulator",
+    p = argparse.ArgumentParser(prog="python -m do_emulator",
                                 description="DigitalOcean API v2 emulator for OpenTofu rehearsals and tests.")
     p.add_argument("--listen", type=_listen, default=("127.0.0.1", 0), metavar="HOST:PORT",
                    help="address to listen on (default 127.0.0.1:0, any free port)")
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s emulator %(levelname)s %(message)s")
-    from platform_ctl.emulator.materialize import Materializer, data_dir_for
+    from do_emulator.materialize import Materializer, data_dir_for
 
     if args.cleanup:
         if not args.name:
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if not tokens:
         parser().error("give at least one --token (or set DIGITALOCEAN_TOKEN)")
 
-    from platform_ctl.emulator.server import Emulator
+    from do_emulator.server import Emulator
 
     materializer = None
     state_file = args.state_file
