@@ -10,7 +10,7 @@ The group rules live in one table, :data:`GROUP_RULES`; droplet sizes in :data:`
 
 The modules, each importing only those above it:
 
-- :mod:`~platform_ctl.spec.catalogue`: what DigitalOcean offers (sizes, regions, images, limits);
+- :mod:`~platform_ctl.spec.provider`: what DigitalOcean offers (sizes, regions, images, limits);
 - :mod:`~platform_ctl.spec.rules`: the group rules, pinnable versions, MinIO erasure coding;
 - :mod:`~platform_ctl.spec.plan`: the hosts and volumes a spec plans, and its digest;
 - :mod:`~platform_ctl.spec.messages`: one-line errors and what is allowed at each key;
@@ -24,7 +24,10 @@ Every public name is importable from ``platform_ctl.spec`` itself.
 
 from __future__ import annotations
 
-from platform_ctl.spec.catalogue import (
+from platform_ctl.spec.load import load_spec, parse_spec
+from platform_ctl.spec.models import Spec
+from platform_ctl.spec.plan import HostPlan, VolumePlan, spec_digest
+from platform_ctl.spec.provider import (
     DO_API_ENDPOINT,
     DO_REGIONS,
     DO_RESERVED_NETWORKS,
@@ -37,9 +40,6 @@ from platform_ctl.spec.catalogue import (
     VPC_PREFIX_MIN,
     Size,
 )
-from platform_ctl.spec.load import load_spec, parse_spec
-from platform_ctl.spec.models import Spec
-from platform_ctl.spec.plan import HostPlan, VolumePlan, spec_digest
 from platform_ctl.spec.rules import (
     DOCKER_GROUP,
     ERASURE_SET_SIZES,

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic_core import PydanticCustomError
 
-from platform_ctl.spec.catalogue import (
+from platform_ctl.spec.provider import (
     DO_API_ENDPOINT,
     DO_REGIONS,
     IMAGES,

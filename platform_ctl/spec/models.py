@@ -12,7 +12,9 @@ from pydantic import Field, StrictBool, ValidationInfo, field_validator, model_v
 
 from platform_ctl.errors import PlatformCtlError
 from platform_ctl.paths import check_env_name
-from platform_ctl.spec.catalogue import (
+from platform_ctl.spec.messages import _ALLOWED, _did_you_mean, _fail, _show
+from platform_ctl.spec.plan import HostPlan, VolumePlan
+from platform_ctl.spec.provider import (
     _MAX_VOLUME_NAME,
     _RFC1918,
     _VPC_RESERVED_ADDRESSES,
@@ -24,8 +26,6 @@ from platform_ctl.spec.catalogue import (
     VPC_PREFIX_MIN,
     Size,
 )
-from platform_ctl.spec.messages import _ALLOWED, _did_you_mean, _fail, _show
-from platform_ctl.spec.plan import HostPlan, VolumePlan
 from platform_ctl.spec.rules import (
     DOCKER_GROUP,
     ERASURE_SET_SIZES,

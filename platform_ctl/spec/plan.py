@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from platform_ctl.spec.catalogue import Size
+from platform_ctl.spec.provider import Size
 from platform_ctl.spec.rules import GROUP_RULES
 
 if TYPE_CHECKING:

@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StrictBool, StrictInt, field_validator, model_validator
 
-from platform_ctl.spec.catalogue import SIZES, VOLUME_GB_MAX, VOLUME_GB_MIN
 from platform_ctl.spec.messages import _ALLOWED, _ALLOWED_PREFIX, _did_you_mean, _fail
+from platform_ctl.spec.provider import SIZES, VOLUME_GB_MAX, VOLUME_GB_MIN
 from platform_ctl.spec.rules import DOCKER_GROUP, ERASURE_SET_SIZES, GROUP_RULES, GroupRule
 
 # Prefixes must not end in a digit, so "<prefix><n>" can never equal another group's host name.
