@@ -80,7 +80,9 @@ def test_the_local_backend_creates_reaches_reports_removes_and_destroys_its_drop
     hosts = ["trino-coord1", "minio1", "minio2", "minio3", "minio4", "pg1", "mon1", "apps1"]
     checked = _cli(project, "deploy", ENV, "--check")
     assert checked.rc == 0, checked.stdout + checked.stderr
-    assert f"{len(hosts)} droplet container(s) to create" in " ".join(checked.stdout.split())
+    words = " ".join(checked.stdout.split())
+    assert f"infrastructure: {len(hosts)} to add, 0 to change, 0 to destroy" in words, checked.stdout
+    assert all(f"create {host}" in words for host in hosts), checked.stdout
     assert _containers() == {}
 
     deployed = _cli(project, "deploy", ENV, "--to", "connect", "--json")
