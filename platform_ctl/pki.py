@@ -3,7 +3,7 @@
 Every TLS service of the platform (MinIO, PostgreSQL, Trino, ...) gets a certificate signed by this
 CA, and every client verifies against the CAs the environment trusts. The CA key never leaves
 ``.platform/<env>/pki/`` (a 0700 directory, the key 0600). Ansible makes and signs each host's key
-and certificate there (``hosts/``) and copies them to the host (roles/_common/tasks/certificate.yml).
+and certificate there (``hosts/``) and copies them to the host (roles/common/tasks/certificate.yml).
 
 ``pki/``
   ``ca.crt``, ``ca.key``   the CA that signs (``platform_pki.ca_certificate``)

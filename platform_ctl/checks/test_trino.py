@@ -9,7 +9,7 @@ testinfra_hosts = ["ansible://trino_coordinator", "ansible://trino_worker"]
 
 def _info(host, hostvars) -> dict:
     url = f"https://{hostvars['inventory_hostname']}.{hostvars['platform_domain']}:8443/v1/info"
-    # The system trust store holds the environment's CA (_common/tasks/certificate.yml).
+    # The system trust store holds the environment's CA (common/tasks/certificate.yml).
     return json.loads(host.check_output(f"curl -sf {url}"))
 
 

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.e2e
 
 #: Failures more than this apart belong to different restarts.
 BURST_GAP_S = 30.0
-#: The environment's CAs in the system trust store (roles/_common's certificate tasks).
+#: The environment's CAs in the system trust store (roles/common's certificate tasks).
 SYSTEM_CA = f"/usr/local/share/ca-certificates/platform-{ENV}-ca.crt"
 #: Where each role keeps the CAs it trusts, on its hosts.
 TRUST_FILES = {

@@ -286,8 +286,8 @@ def test_datasources_are_prometheus_only_without_a_postgres_host_or_when_turned_
 
 
 def test_apt_files_render():
-    # The source is _common's apt_repository template, given what tasks/install.yml passes it.
-    sources = _render("apt.sources.j2", ROLE.parent / "_common" / "templates", common_apt_name="Grafana Labs",
+    # The source is common's apt_repository template, given what tasks/install.yml passes it.
+    sources = _render("apt.sources.j2", ROLE.parent / "common" / "templates", common_apt_name="Grafana Labs",
                       common_apt_key_fingerprint=DEFAULTS["grafana_apt_key_fingerprint"],
                       common_apt_uri=DEFAULTS["grafana_apt_repository"], common_apt_suite="stable",
                       common_apt_components=["main"],

@@ -16,7 +16,7 @@ from platform_ctl import pki
 
 
 def _issue(ca: pki.CertificateAuthority) -> x509.Certificate:
-    """A host certificate signed by ``ca`` (as roles/_common's certificate tasks sign one)."""
+    """A host certificate signed by ``ca`` (as roles/common's certificate tasks sign one)."""
     issuer = x509.load_pem_x509_certificate(ca.certificate.read_bytes())
     signer = serialization.load_pem_private_key(ca.private_key.read_bytes(), None)
     assert isinstance(signer, ec.EllipticCurvePrivateKey)

@@ -3,8 +3,9 @@
 instance, reached with `docker exec`, instead of a fresh interpreter and module upload per task.
 
 The CLI's runs use ansible_mitogen's own plugin directory (platform_ctl.runner.mitogen_strategy_dir).
-Molecule's own create and destroy playbooks keep Ansible's linear strategy: under Mitogen (set in
-ansible.cfg for every play) create's wait for its asynchronous container task kept retrying.
+The create and destroy playbooks (molecule/shared/) keep Ansible's linear strategy, as Molecule's
+own did: under Mitogen (set in ansible.cfg for every play) the docker driver's create kept retrying
+its wait for its asynchronous container task.
 """
 
 from ansible.plugins.strategy.linear import StrategyModule as LinearStrategyModule
