@@ -226,6 +226,9 @@ COMPONENTS: tuple[Component, ...] = (
               versions={"dagster": _version(_SEMVER, "a version such as 1.11.5")}),
 )
 
+#: Roles of shared task files (include_role with tasks_from), no component's: never applied on their own.
+SHARED_ROLES: tuple[str, ...] = ("common",)
+
 _BY_NAME = {c.name: c for c in COMPONENTS}
 
 

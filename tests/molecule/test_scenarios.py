@@ -15,18 +15,16 @@ from typing import Any
 
 import pytest
 
+from platform_ctl.catalogue import SHARED_ROLES
+
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted(p.parent.name for p in (REPO / "molecule").glob("*/molecule.yml"))
 
 pytestmark = pytest.mark.molecule
 
 
-#: Roles of shared task files, never applied on their own: the component roles' scenarios run them.
-INTERNAL_ROLES = {"common"}
-
-
 def test_every_role_has_a_scenario():
-    roles = sorted(p.name for p in (REPO / "roles").iterdir() if p.is_dir() and p.name not in INTERNAL_ROLES)
+    roles = sorted(p.name for p in (REPO / "roles").iterdir() if p.is_dir() and p.name not in SHARED_ROLES)
     assert roles, "no roles found"
     assert set(roles) <= set(SCENARIOS), f"roles without a Molecule scenario: {set(roles) - set(SCENARIOS)}"
 

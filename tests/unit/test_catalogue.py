@@ -100,11 +100,11 @@ def phase_problems(components: Iterable[Component]) -> list[str]:
 
 
 def role_problems(components: Iterable[Component]) -> list[str]:
-    """Every role (but the shared _common) is a component's, and every component's role exists and has a
+    """Every role (but the shared ones) is a component's, and every component's role exists and has a
     Molecule scenario."""
     components = list(components)
     problems = [f"roles/{r.name} is no component's role: add a record to platform_ctl/catalogue.py"
-                for r in sorted(ROLES.iterdir()) if r.is_dir() and not r.name.startswith("_")
+                for r in sorted(ROLES.iterdir()) if r.is_dir() and r.name not in catalogue.SHARED_ROLES
                 and r.name not in {c.role for c in components}]
     for c in components:
         if c.role is None:
