@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
+
+from platform_ctl.paths import COLLECTION_ROOT, Project
+
+#: The shipped local environment's spec.
+LOCAL_SPEC = COLLECTION_ROOT / "inventories/local/platform.yml"
+
+
+@pytest.fixture
+def local_project(tmp_path: Path) -> Project:
+    """A project in tmp_path holding environment `local` with the shipped local spec."""
+    project = Project(tmp_path / "project")
+    env_dir = project.env_dir("local")
+    env_dir.mkdir(parents=True)
+    shutil.copy(LOCAL_SPEC, env_dir / "platform.yml")
+    return project
 
 
 @pytest.fixture(scope="session")

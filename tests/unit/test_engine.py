@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -14,20 +13,14 @@ from platform_ctl.engine import Once, Step, StepsResult, pending_operation, run_
 from platform_ctl.environment import Environment
 from platform_ctl.errors import PlatformCtlError, UsageError
 from platform_ctl.history import history_path, runs
-from platform_ctl.paths import COLLECTION_ROOT, Project
+from platform_ctl.paths import Project
 from platform_ctl.rotation import Rotation
 from platform_ctl.scaling import Operation
 
-LOCAL_SPEC = COLLECTION_ROOT / "inventories/local/platform.yml"
-
 
 @pytest.fixture
-def env(tmp_path: Path) -> Environment:
-    project = Project(tmp_path / "project")
-    env_dir = project.env_dir("local")
-    env_dir.mkdir(parents=True)
-    shutil.copy(LOCAL_SPEC, env_dir / "platform.yml")
-    environment = Environment.load(project, "local")
+def env(local_project: Project) -> Environment:
+    environment = Environment.load(local_project, "local")
     environment.state_dir.mkdir(parents=True)
     return environment
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -26,19 +25,13 @@ from platform_ctl.rotation import (
 from platform_ctl.scaling import Operation, plan_operation
 from platform_ctl.vault import ensure_vault, read_vault, write_vault
 
-LOCAL_SPEC = COLLECTION_ROOT / "inventories/local/platform.yml"
-
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Environment:
+def env(local_project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Environment:
     monkeypatch.setenv("PLATFORM_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.delenv("PLATFORM_VAULT_PASSWORD", raising=False)
-    project = Project(tmp_path / "project")
-    env_dir = project.env_dir("local")
-    env_dir.mkdir(parents=True)
-    shutil.copy(LOCAL_SPEC, env_dir / "platform.yml")
-    ensure_vault(project, "local")
-    env = Environment.load(project, "local")
+    ensure_vault(local_project, "local")
+    env = Environment.load(local_project, "local")
     env.inventory.parent.mkdir(parents=True, exist_ok=True)
     env.inventory.write_text("all: {}\n")
     env.state_dir.mkdir(parents=True, exist_ok=True)

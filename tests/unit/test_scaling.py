@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -26,8 +25,7 @@ from platform_ctl.scaling import (
     target_count,
 )
 from platform_ctl.spec import SIZES, parse_spec, with_group_count
-
-LOCAL_SPEC = COLLECTION_ROOT / "inventories/local/platform.yml"
+from tests.unit.conftest import LOCAL_SPEC
 
 
 @pytest.mark.parametrize(("command", "text", "current", "expected"), [
@@ -80,12 +78,8 @@ def test_an_invalid_new_count_is_the_spec_error_of_that_key() -> None:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Environment:
-    project = Project(tmp_path / "project")
-    env_dir = project.env_dir("local")
-    env_dir.mkdir(parents=True)
-    shutil.copy(LOCAL_SPEC, env_dir / "platform.yml")
-    return Environment.load(project, "local")
+def env(local_project: Project) -> Environment:
+    return Environment.load(local_project, "local")
 
 
 def _deployed(env: Environment) -> None:
