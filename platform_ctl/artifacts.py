@@ -11,7 +11,9 @@ copy it to the hosts. Three kinds:
   ``~/.cache/platform-ctl/downloads/``, checked against a pinned digest and trimmed to what the hosts
   run;
 - the Java runtime, packed from a JDK installed on the controller (Temurin, of the major version
-  the Java program needs or newer).
+  the Java program needs or newer);
+- the Python applications' wheelhouses: the wheels of a committed hash lock, downloaded from the
+  package index into one tar (platform_ctl/wheelhouse.py).
 
 Most Go programs are a plain ``go install module@version``. Two
 cannot be: OpenTofu's go.mod has a ``replace`` directive (which ``go install`` refuses) and the
@@ -41,6 +43,7 @@ from typing import TYPE_CHECKING
 
 from platform_ctl.errors import PreflightError
 from platform_ctl.paths import cache_dir
+from platform_ctl.wheelhouse import APPS, Wheelhouse
 
 if TYPE_CHECKING:
     from platform_ctl.spec import Spec
@@ -254,7 +257,7 @@ class JavaRuntime:
         return out
 
 
-Artifact = GoArtifact | MavenArchive | JavaRuntime
+Artifact = GoArtifact | MavenArchive | JavaRuntime | Wheelhouse
 
 
 @dataclass(frozen=True)
@@ -379,6 +382,8 @@ DEFAULTS: dict[str, Artifact] = {
     "prometheus": prometheus(),
     "promtool": promtool(),
     "alertmanager": alertmanager(),
+    # The Python applications' locked wheels (platform_ctl/wheelhouse.py): dagster-wheelhouse, jupyter-wheelhouse.
+    **{house.name: house for house in APPS.values()},
 }
 #: What `python -m platform_ctl.artifacts` builds when no name is given.
 HOST_ARTIFACTS = ("minio", "mc", "trino", "java", "node_exporter", "prometheus", "promtool", "alertmanager")

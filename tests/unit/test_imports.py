@@ -24,7 +24,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # the backends: hosts from a spec
     "infra": ("infra",),
     # imported by everything, importing only each other
-    "leaves": ("access", "artifacts", "catalogue", "errors", "events", "history", "paths", "pki", "promql", ""),
+    "leaves": ("access", "artifacts", "catalogue", "errors", "events", "history", "paths", "pki", "promql",
+               "wheelhouse", ""),
 }
 ORDER = list(LAYERS)
 
