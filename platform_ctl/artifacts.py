@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 
 from platform_ctl.errors import PreflightError
 from platform_ctl.paths import cache_dir
-from platform_ctl.wheelhouse import APPS, Wheelhouse
+from platform_ctl.wheelhouse import APPS, Wheelhouse, read_lock
 
 if TYPE_CHECKING:
     from platform_ctl.spec import Spec
@@ -386,7 +386,8 @@ DEFAULTS: dict[str, Artifact] = {
     **{house.name: house for house in APPS.values()},
 }
 #: What `python -m platform_ctl.artifacts` builds when no name is given.
-HOST_ARTIFACTS = ("minio", "mc", "trino", "java", "node_exporter", "prometheus", "promtool", "alertmanager")
+HOST_ARTIFACTS = ("minio", "mc", "trino", "java", "node_exporter", "prometheus", "promtool", "alertmanager",
+                  "jupyter-wheelhouse")
 TOOLCHAIN_ARTIFACTS = ("tofu", "terraform-provider-digitalocean")
 
 
@@ -408,11 +409,25 @@ def artifacts_for(spec: Spec) -> list[Artifact]:
         needed += [DEFAULTS["trino"], DEFAULTS["java"]]
     # Every host runs node_exporter, and every environment has hosts.
     needed.append(node_exporter(spec.versions.get("node_exporter", NODE_EXPORTER_VERSION)))
+    if spec.count("apps") > 0:
+        needed.append(_locked_app("jupyter", "jupyterlab", spec))
     if spec.count("monitoring") > 0:
         wanted = spec.versions.get("prometheus", PROMETHEUS_VERSION)
         needed += [prometheus(wanted), promtool(wanted),
                    alertmanager(spec.versions.get("alertmanager", ALERTMANAGER_VERSION))]
     return needed
+
+
+def _locked_app(app: str, distribution: str, spec: Spec) -> Wheelhouse:
+    """``app``'s wheelhouse; the spec's ``versions.<distribution>``, if set, must be the lock's."""
+    house = APPS[app]
+    locked = read_lock(house.lock)[distribution].version
+    wanted = spec.versions.get(distribution, locked)
+    if wanted != locked:
+        raise PreflightError(f"versions.{distribution} {wanted!r}: this platform-ctl locks {distribution} {locked}"
+                             f" (platform_ctl/locks/{app}.lock); set versions.{distribution} to {locked!r} or leave"
+                             f" it out (a new version is a new lock: python -m platform_ctl.wheelhouse lock {app})")
+    return house
 
 
 def _sha256(path: Path) -> str:

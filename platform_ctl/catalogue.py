@@ -220,8 +220,14 @@ COMPONENTS: tuple[Component, ...] = (
                         "stop until the coordinator was up again with its workers listed)"),
     ),
     Component("docker", "docker", "apps", ("docker",)),
-    Component("jupyterlab", None, "apps", ("apps",),
-              versions={"jupyterlab": _version(_SEMVER, "a version such as 4.4.5")}),
+    Component(
+        "jupyterlab", "jupyterlab", "apps", ("apps",),
+        # JupyterLab's version is its lock's (platform_ctl/locks/jupyter.lock): the spec may name it only.
+        versions={"jupyterlab": _version(_SEMVER, "a version such as 4.6.6")},
+        # Every request to the server needs the token (letters and digits: it is also a URL parameter).
+        secrets=(Secret("vault_jupyterlab_token", 48),),
+        tls_tags=("jupyterlab_tls",),
+    ),
     Component("dagster", None, "apps", ("apps",),
               versions={"dagster": _version(_SEMVER, "a version such as 1.11.5")}),
 )

@@ -5,7 +5,7 @@ then trusts it alone. The rotation is killed once its first TLS play has changed
 again without --only. Clients trust what the controller's trust bundle holds at each attempt (as a
 client whose trust store is managed with the hosts' would): their operations fail only while MinIO
 or Trino restarts (each restart measured and reported). At the end every TLS endpoint (MinIO, Trino,
-PostgreSQL) serves a certificate of the new CA, which the old CA does not verify; every trust file on
+PostgreSQL, JupyterLab) serves a certificate of the new CA, which the old CA does not verify; every trust file on
 the hosts holds the new CA alone, Trino's JVM truststore one CA entry, and a certificate signed by
 the old CA is refused by each host's system trust store.
 """
@@ -45,9 +45,10 @@ TRUST_FILES = {
     "trino": ["/etc/trino/tls/ca.crt", SYSTEM_CA],
     "pg": [SYSTEM_CA],
     "mon": ["/etc/prometheus/ca.crt"],
+    "apps": [SYSTEM_CA],
 }
 #: TLS endpoints: host prefix -> port (5432 speaks TLS after PostgreSQL's SSLRequest).
-ENDPOINTS = {"minio": 9000, "trino": 8443, "pg": 5432}
+ENDPOINTS = {"minio": 9000, "trino": 8443, "pg": 5432, "apps": 8888}
 
 
 def _probe_signed_by(ca_cert: bytes, ca_key: bytes) -> bytes:
@@ -103,7 +104,7 @@ def test_rotating_the_ca_reissues_every_certificate_with_a_trust_overlap(deploye
     hosts = sorted(cluster.addresses)
     endpoints = [(h, h, port) for h in hosts  # each certificate names its host's short name too
                  for prefix, port in ENDPOINTS.items() if h.startswith(prefix)]
-    assert len(endpoints) == 7, endpoints
+    assert len(endpoints) == 8, endpoints
     assert all(_handshake(cluster.addresses[h], name, port, pki / "ca.crt") for h, name, port in endpoints)
     probe = _probe_signed_by(old_ca, old_key)
     trusted = _exec(cluster, "pg1", "openssl", "verify", "-CAfile", "/etc/ssl/certs/ca-certificates.crt",

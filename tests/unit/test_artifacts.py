@@ -22,6 +22,7 @@ from platform_ctl.artifacts import (
 from platform_ctl.errors import PreflightError
 from platform_ctl.paths import COLLECTION_ROOT
 from platform_ctl.spec import load_spec
+from platform_ctl.wheelhouse import APPS
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +35,7 @@ def test_local_spec_needs_every_host_program_at_its_pin() -> None:
     spec = load_spec(COLLECTION_ROOT / "inventories/local/platform.yml", env="local")
     assert [(a.name, a.version) for a in artifacts_for(spec) if a.name != "java"] == [
         ("minio", MINIO_VERSION), ("mc", DEFAULTS["mc"].version), ("trino", TRINO_VERSION),
-        ("node_exporter", f"v{NODE_EXPORTER_VERSION}"),
+        ("node_exporter", f"v{NODE_EXPORTER_VERSION}"), ("jupyter-wheelhouse", APPS["jupyter"].version),
         # Prometheus 3.16.0 is module version v0.316.0.
         ("prometheus", "v0.316.0"), ("promtool", "v0.316.0"), ("alertmanager", f"v{ALERTMANAGER_VERSION}"),
     ]
@@ -89,3 +90,13 @@ def test_a_cached_artifact_that_changed_is_refused(cache: Path) -> None:
     _cached(artifact, b"tampered", hashlib.sha256(b"original").hexdigest())
     with pytest.raises(PreflightError, match="does not match its recorded sha256"):
         ensure(artifact)
+
+
+def test_jupyterlab_is_the_version_of_its_lock() -> None:
+    spec = load_spec(COLLECTION_ROOT / "inventories/local/platform.yml", env="local")
+    same = spec.model_copy(update={"versions": {**spec.versions, "jupyterlab": "4.6.6"}})
+    assert APPS["jupyter"] in artifacts_for(same)
+    other = spec.model_copy(update={"versions": {**spec.versions, "jupyterlab": "4.4.5"}})
+    with pytest.raises(PreflightError, match=r"versions.jupyterlab '4.4.5': this platform-ctl locks jupyterlab 4.6.6 "
+                                             r"\(platform_ctl/locks/jupyter.lock\)"):
+        artifacts_for(other)

@@ -37,6 +37,7 @@ EXPECTED_KEYS = {
     "vault_pgbackrest_cipher_pass",
     "vault_trino_shared_secret",
     "vault_trino_admin_password",
+    "vault_jupyterlab_token",
     "vault_trino_monitoring_password",
     "vault_grafana_admin_password",
     "vault_grafana_secret_key",
