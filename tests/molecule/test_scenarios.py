@@ -1,7 +1,8 @@
 """Every Molecule scenario under molecule/ passes `molecule test` (converge, idempotence, verify).
 
 The scenarios start as soon as collection ends (conftest.py here), longest first, one at a time
-(PLATFORM_CTL_MOLECULE_JOBS), and run beside the unit, integration and end-to-end tests. They share
+(PLATFORM_CTL_MOLECULE_JOBS) beside the unit, integration and end-to-end tests and two at a time once
+those are done (PLATFORM_CTL_MOLECULE_TAIL_JOBS). They share
 nothing with those tests (their own instances, networks 10.201.x, ephemeral directories). These
 tests are collected last and each waits for its own scenario, so a test's duration is its wait, not
 its scenario's run (a test's captured output has the run time).
