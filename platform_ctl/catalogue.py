@@ -5,8 +5,8 @@ of but no role deploys yet). Its record says everything the rest of platform-ctl
 about it: the inventory groups and deploy phase its play runs in, the versions the spec may pin,
 the vault secrets its role reads, the MinIO users and PostgreSQL logins it is a client of (so
 ``rotate-secrets`` replaces them), the tags that re-issue its certificates (so a CA rotation reaches
-it), whether its configuration lists other hosts (so ``scale-out`` reconfigures it), and how it
-reports a restart it measured.
+it), whether its configuration lists other hosts (so ``scale-out`` reconfigures it), how it
+reports a restart it measured, and the services users reach on its hosts (``platform-ctl endpoints``).
 
 Nothing else in the package lists components: vault keys (platform_ctl.vault), the rotation tables
 (platform_ctl.rotation), the CA rotation's tags, scaling's membership readers
@@ -101,6 +101,30 @@ class Restart:
     sentence: str
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """A service users reach (``platform-ctl endpoints``): served by the first host of ``group`` at
+    ``scheme://<its address>:<port><path>``.
+
+    ``port_var`` is the role variable that sets the port (``port`` is its default; an environment's
+    ``group_vars/all/main.yml`` may override it). ``user`` is a login name, or the vault key holding
+    it (``vault_*``), '' when the credential alone identifies (a token). ``credential`` is the vault
+    key of its secret, '' when the service has no authentication. ``installed_var``: the role
+    variable that, set false in the environment's settings, leaves the service out ('' when none).
+    """
+
+    service: str
+    group: str
+    scheme: Literal["https", "http"]
+    port: int
+    port_var: str
+    description: str
+    path: str = ""
+    user: str = ""
+    credential: str = ""
+    installed_var: str = ""
+
+
 class VersionFormat(NamedTuple):
     pattern: re.Pattern[str]
     #: What is allowed, for the error message.
@@ -124,6 +148,8 @@ class Component:
     tls_tags: tuple[str, ...] = ()
     membership: Membership | None = None
     restart: Restart | None = None
+    #: The services users reach on its hosts (``platform-ctl endpoints``, ``platform-ctl credentials``).
+    endpoints: tuple[Endpoint, ...] = ()
 
     @property
     def vault_keys(self) -> tuple[str, ...]:
@@ -169,6 +195,13 @@ COMPONENTS: tuple[Component, ...] = (
         tls_tags=("minio_tls", "minio_configure"),
         # Every node's server command line lists every MinIO host: a new pool restarts the cluster.
         membership=Membership("minio", ("minio",)),
+        # Both listen on every address, TLS from --certs-dir (templates/minio.env.j2); the console
+        # logs in with the same root credentials.
+        endpoints=(Endpoint("minio", "minio", "https", 9000, "minio_port", "MinIO S3 API (root credentials)",
+                            user="vault_minio_root_user", credential="vault_minio_root_password"),
+                   Endpoint("minio-console", "minio", "https", 9001, "minio_console_port",
+                            "MinIO console (root credentials)", path="/",
+                            user="vault_minio_root_user", credential="vault_minio_root_password")),
         restart=Restart("platform_minio_restart",
                         "MinIO unavailable (no write quorum by its health check) for {unavailable_s:.1f} s while its "
                         "{nodes} nodes restarted together; writes through a node can fail up to 15 s longer, until "
@@ -195,6 +228,11 @@ COMPONENTS: tuple[Component, ...] = (
         tls_tags=("prometheus_configure",),
         # Prometheus scrapes every host.
         membership=Membership("monitoring", None, ("prometheus_configure", "prometheus_service")),
+        # Plain HTTP without authentication, on the private address only (roles/prometheus defaults).
+        endpoints=(Endpoint("prometheus", "monitoring", "http", 9090, "prometheus_port",
+                            "Prometheus (no authentication)", path="/"),
+                   Endpoint("alertmanager", "monitoring", "http", 9093, "prometheus_alertmanager_port",
+                            "Alertmanager (no authentication)", path="/")),
     ),
     Component(
         "grafana", "grafana", "monitoring", ("monitoring",),
@@ -204,6 +242,10 @@ COMPONENTS: tuple[Component, ...] = (
         postgres_users=(PostgresUser("grafana", "monitoring", ("grafana",), GRAFANA_DISRUPTION),
                         PostgresUser("grafana_reader", "monitoring", ("grafana",), GRAFANA_DISRUPTION)),
         tls_tags=("grafana_configure",),
+        # grafana.ini: protocol http on the private address; basic auth and the login form.
+        endpoints=(Endpoint("grafana", "monitoring", "http", 3000, "grafana_port", "Grafana dashboards",
+                            path="/", user="admin", credential="vault_grafana_admin_password",
+                            installed_var="grafana_install"),),
     ),
     Component(
         "trino", "trino", "query", ("trino_coordinator", "trino_worker"),
@@ -215,6 +257,10 @@ COMPONENTS: tuple[Component, ...] = (
                                    TRINO_DISRUPTION.format(what="S3 credentials")),),
         postgres_users=(PostgresUser("iceberg", "query", (), TRINO_DISRUPTION.format(what="PostgreSQL login")),),
         tls_tags=("trino_tls", "trino_configure"),
+        # HTTPS only; the coordinator checks passwords (trino_users), its web UI is at /ui/.
+        endpoints=(Endpoint("trino", "trino_coordinator", "https", 8443, "trino_https_port",
+                            "Trino SQL (JDBC, CLI, web UI at /ui/)", user="admin",
+                            credential="vault_trino_admin_password"),),
         restart=Restart("platform_trino_restart",
                         "Trino answered no query for {unavailable_s:.1f} s while it restarted (from its coordinator's "
                         "stop until the coordinator was up again with its workers listed)"),
@@ -227,6 +273,9 @@ COMPONENTS: tuple[Component, ...] = (
         # Every request to the server needs the token (letters and digits: it is also a URL parameter).
         secrets=(Secret("vault_jupyterlab_token", 48),),
         tls_tags=("jupyterlab_tls",),
+        endpoints=(Endpoint("jupyterlab", "apps", "https", 8888, "jupyterlab_port",
+                            "JupyterLab (token: `Authorization: token …` or ?token=)", path="/lab",
+                            credential="vault_jupyterlab_token"),),
     ),
     Component("dagster", None, "apps", ("apps",),
               versions={"dagster": _version(_SEMVER, "a version such as 1.11.5")}),
@@ -261,6 +310,8 @@ VERSION_FORMATS: dict[str, VersionFormat] = {n: f for c in COMPONENTS for n, f i
 #: Restart measures: set_stats key -> component, and how each is said.
 RESTART_STATS: dict[str, str] = {c.restart.stat: c.name for c in COMPONENTS if c.restart}
 RESTART_SENTENCES: dict[str, str] = {c.name: c.restart.sentence for c in COMPONENTS if c.restart}
+#: The services users reach, by service name, in catalogue order.
+ENDPOINTS: dict[str, Endpoint] = {e.service: e for c in COMPONENTS for e in c.endpoints}
 
 
 def membership_readers() -> dict[str, dict[str, tuple[str, ...] | None]]:

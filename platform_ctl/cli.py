@@ -364,6 +364,35 @@ def history(ctx: click.Context, env: str, as_json: bool) -> None:
         show_history(env, recorded)
 
 
+@main.command()
+@env_argument
+@json_option
+@click.pass_context
+@boundary
+def endpoints(ctx: click.Context, env: str, as_json: bool) -> None:
+    """List how to reach each service of the deployed environment: URL, user, credential, the CA to trust."""
+    from platform_ctl.display import show_endpoints
+    from platform_ctl.reach import endpoints as list_endpoints
+
+    found = list_endpoints(_env(ctx, env))
+    if as_json:
+        click.echo(json.dumps(found.document()))
+    else:
+        show_endpoints(found)
+
+
+@main.command()
+@env_argument
+@click.argument("service")
+@click.pass_context
+@boundary
+def credentials(ctx: click.Context, env: str, service: str) -> None:
+    """Print SERVICE's credential (password or token) from the environment's vault, alone on one line."""
+    from platform_ctl.reach import credential
+
+    click.echo(credential(_env(ctx, env), service))
+
+
 @main.command(context_settings={"ignore_unknown_options": True})
 @env_argument
 @click.argument("host")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from platform_ctl.history import Run
     from platform_ctl.infra import HostStatus
     from platform_ctl.monitoring import MonitoringStatus
+    from platform_ctl.reach import Endpoints
     from platform_ctl.rotation import RotationResult
     from platform_ctl.scaling import ScaleResult
     from platform_ctl.verify import VerifyReport
@@ -128,6 +129,8 @@ def show_deploy(result: DeployResult, vault_hint: str) -> None:
         console.print(f"[yellow]notice:[/] {notice}")
     console.print(f"changed={sum(result.changed_per_host().values())} in total; secrets: {vault_hint}")
     console.print(f"ssh: platform-ctl ssh {result.env} HOST")
+    if not result.stopped_after:
+        console.print(f"services: platform-ctl endpoints {result.env} (URLs, users, how to get each credential)")
 
 
 def show_scale(env: str, result: ScaleResult) -> None:
@@ -298,3 +301,24 @@ def show_history(env: str, runs: list[Run]) -> None:
     console.print(table)
     if not runs:
         console.print(f"nothing recorded for {env} yet")
+
+
+def show_endpoints(found: Endpoints) -> None:
+    """``platform-ctl endpoints``: one row per service, the CA to trust, and how to reach them from outside."""
+    table = Table(title=f"endpoints {found.env}", title_justify="left")
+    for col in ("service", "url", "user", "credential"):
+        table.add_column(col, overflow="fold")
+    for r in found.services:
+        table.add_row(r.service, escape(r.url), escape(r.user) or "-", escape(r.credential))
+    console.print(table)
+    if not found.services:
+        console.print(f"{found.env} has no host serving users")
+        return
+    console.print(f"CA to trust: {found.ca} (curl --cacert, REQUESTS_CA_BUNDLE, a JDBC truststore)")
+    if found.behind_vpc:
+        console.print("the URLs are the hosts' private addresses, which their certificates name; from outside the "
+                      "VPC, through SSH (then the URL at localhost):")
+        for r in found.services:
+            console.print(f"  {r.service}: {escape(r.tunnel)}, then {escape(r.tunnel_url)}"
+                          + (" (also open from anywhere at the host's public address, which its certificate "
+                             "does not name)" if r.public else ""), soft_wrap=True)

@@ -18,7 +18,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # parses, calls one function, renders
     "cli": ("__main__", "cli", "params", "display"),
     # what a command does to an environment
-    "commands": ("deploy", "scaling", "rotation", "backups", "operations", "monitoring", "envinit"),
+    "commands": ("deploy", "scaling", "rotation", "backups", "operations", "monitoring", "envinit",
+                 "reach"),
     # the engine, its runners (Ansible, the shipped checks), the spec and what an environment is made of
     "core": ("engine", "environment", "spec", "vault", "inventory", "runner", "verify", "verify_plugin", "checks"),
     # the backends: hosts from a spec
