@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # README command 2: set up this machine and run the whole test suite:
 # lint (ruff, mypy, ansible-lint, yamllint), unit tests, Molecule scenarios, end-to-end tests on the
-# local environment.
+# local environment, all under pytest.
 # Every run ends with its timing table (tests/timing.py), also when it fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,11 +30,7 @@ step() {
 
 step setup "scripts/setup.sh" bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
-echo "== ruff"; step lint ruff ruff check platform_ctl do_emulator tests bench
-echo "== mypy"; step lint mypy mypy
-# The collection (roles, playbooks, Molecule scenarios) at ansible-lint's production profile, offline
-# (.ansible-lint), and every YAML file of the repository (.yamllint).
-echo "== ansible-lint"; step lint ansible-lint ansible-lint
-echo "== yamllint"; step lint yamllint yamllint .
+# The linters (ruff, mypy, ansible-lint, yamllint) are pytest's first tests (tests/lint): they run
+# beside the shared environment's deploy and the Molecule scenarios, which start when collection ends.
 echo "== leftovers"; step setup "tests/leftovers.py" python tests/leftovers.py
 echo "== pytest"; pytest "$@"
