@@ -387,7 +387,7 @@ DEFAULTS: dict[str, Artifact] = {
 }
 #: What `python -m platform_ctl.artifacts` builds when no name is given.
 HOST_ARTIFACTS = ("minio", "mc", "trino", "java", "node_exporter", "prometheus", "promtool", "alertmanager",
-                  "jupyter-wheelhouse")
+                  "jupyter-wheelhouse", "dagster-wheelhouse")
 TOOLCHAIN_ARTIFACTS = ("tofu", "terraform-provider-digitalocean")
 
 
@@ -410,7 +410,7 @@ def artifacts_for(spec: Spec) -> list[Artifact]:
     # Every host runs node_exporter, and every environment has hosts.
     needed.append(node_exporter(spec.versions.get("node_exporter", NODE_EXPORTER_VERSION)))
     if spec.count("apps") > 0:
-        needed.append(_locked_app("jupyter", "jupyterlab", spec))
+        needed += [_locked_app("jupyter", "jupyterlab", spec), _locked_app("dagster", "dagster", spec)]
     if spec.count("monitoring") > 0:
         wanted = spec.versions.get("prometheus", PROMETHEUS_VERSION)
         needed += [prometheus(wanted), promtool(wanted),

@@ -171,6 +171,9 @@ _SEMVER = r"^\d+\.\d+\.\d+$"
 #: Why Trino restarts when a credential of its Iceberg catalog changes.
 TRINO_DISRUPTION = ("Trino reads its Iceberg catalog's {what} only when it starts: its nodes restart together "
                     "(no query is answered until the coordinator is up again with its workers)")
+DAGSTER_DISRUPTION = ("Dagster reads its storage's PostgreSQL login only when it starts: its code server, webservers "
+                      "and daemon restart (the UI answers again within seconds; a run in progress is lost, the "
+                      "queue and the sensors' cursors are kept in PostgreSQL)")
 GRAFANA_DISRUPTION = ("Grafana reads its database's and its PostgreSQL data source's logins only when it starts: "
                       "it restarts (its UI and API answer again within seconds)")
 
@@ -213,8 +216,6 @@ COMPONENTS: tuple[Component, ...] = (
         # pgBackRest's repository passphrase is long: it is never typed.
         secrets=(Secret("vault_postgres_superuser_password"), Secret("vault_pgbackrest_cipher_pass", 64)),
         minio_clients=(MinioClient("pgbackrest", "pgbackrest-rw", "metadata"),),
-        # dagster has no client yet (no role deploys Dagster): its login changes in PostgreSQL only.
-        postgres_users=(PostgresUser("dagster"),),
         tls_tags=("postgresql_tls",),
         # pg_hba.conf admits client groups by host.
         membership=Membership("postgres", None, ("postgresql_configure",)),
@@ -277,8 +278,23 @@ COMPONENTS: tuple[Component, ...] = (
                             "JupyterLab (token: `Authorization: token …` or ?token=)", path="/lab",
                             credential="vault_jupyterlab_token"),),
     ),
-    Component("dagster", None, "apps", ("apps",),
-              versions={"dagster": _version(_SEMVER, "a version such as 1.11.5")}),
+    Component(
+        "dagster", "dagster", "apps", ("apps",),
+        # Dagster's version is its lock's (platform_ctl/locks/dagster.lock): the spec may name it only.
+        versions={"dagster": _version(_SEMVER, "a version such as 1.13.27")},
+        # The reverse proxy's two users (HTTP basic authentication): the operator launches runs, the
+        # viewer reaches a read-only webserver.
+        secrets=(Secret("vault_dagster_operator_password", 32), Secret("vault_dagster_viewer_password", 32)),
+        # Run, event-log and schedule storage.
+        postgres_users=(PostgresUser("dagster", "apps", ("dagster",), DAGSTER_DISRUPTION),),
+        tls_tags=("dagster_tls",),
+        endpoints=(Endpoint("dagster", "apps", "https", 3070, "dagster_port",
+                            "Dagster UI and GraphQL API (operator: launches runs)", path="/", user="operator",
+                            credential="vault_dagster_operator_password"),
+                   Endpoint("dagster-viewer", "apps", "https", 3070, "dagster_port",
+                            "Dagster UI, read-only (viewer)", path="/", user="viewer",
+                            credential="vault_dagster_viewer_password")),
+    ),
 )
 
 #: Roles of shared task files (include_role with tasks_from), no component's: never applied on their own.

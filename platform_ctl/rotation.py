@@ -57,7 +57,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from platform_ctl import catalogue
 from platform_ctl.catalogue import (
+    DAGSTER_DISRUPTION,
     GRAFANA_DISRUPTION,
     MINIO_CLIENTS,
     POSTGRES_USERS,
@@ -117,6 +119,10 @@ GROUPS = {POSTGRES: "postgres", TRINO: "trino_coordinator", CA: ""}
 POSTGRES_TAGS = ("postgresql_configure", "postgresql_databases")
 
 _ALNUM = string.ascii_letters + string.digits
+
+
+#: The component each PostgreSQL user is the login of.
+_OWNER: dict[str, str] = {u.name: c.name for c in catalogue.COMPONENTS for u in c.postgres_users}
 
 
 def previous_keys(only: str) -> list[str]:
@@ -225,6 +231,7 @@ ALL_DISRUPTIONS = (
     "starts: all its nodes restart together, once, and no query is answered until the coordinator is up again "
     "with its workers (the restart is measured)",
     GRAFANA_DISRUPTION,
+    DAGSTER_DISRUPTION,
 )
 
 
@@ -489,7 +496,7 @@ class _Runner:
                 phases.setdefault((user.phase, user.tags), []).append(user)
         for (phase, tags), users in phases.items():
             hosts = self.hosts_of(phase)
-            restarts = "Trino" if phase == "query" else "Grafana"
+            restarts = ", ".join(dict.fromkeys(_OWNER[u.name].capitalize() for u in users))
             tagged = f" (--tags {','.join(tags)})" if tags else ""
             steps.append(Step(
                 "give-" + "-".join(u.name for u in users),
@@ -534,7 +541,8 @@ class _Runner:
                              f"{logins['grafana'][1]} and {logins['grafana_reader'][1]} (Grafana restarts)"),
                             ("query", f"Trino's new shared secret, MinIO user {users['warehouse'][1]} and login "
                              f"{logins['iceberg'][1]}: every node restarts together, once, then each is checked to "
-                             "refuse internal requests signed with the old secret")):
+                             "refuse internal requests signed with the old secret"),
+                            ("apps", f"Dagster's login {logins['dagster'][1]} (its services restart)")):
             hosts = self.hosts_of(phase)
             if hosts:
                 steps.append(Step(phase, f"{phase}.yml on {', '.join(hosts)}: {what}",

@@ -36,6 +36,7 @@ def test_local_spec_needs_every_host_program_at_its_pin() -> None:
     assert [(a.name, a.version) for a in artifacts_for(spec) if a.name != "java"] == [
         ("minio", MINIO_VERSION), ("mc", DEFAULTS["mc"].version), ("trino", TRINO_VERSION),
         ("node_exporter", f"v{NODE_EXPORTER_VERSION}"), ("jupyter-wheelhouse", APPS["jupyter"].version),
+        ("dagster-wheelhouse", APPS["dagster"].version),
         # Prometheus 3.16.0 is module version v0.316.0.
         ("prometheus", "v0.316.0"), ("promtool", "v0.316.0"), ("alertmanager", f"v{ALERTMANAGER_VERSION}"),
     ]

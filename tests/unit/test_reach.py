@@ -24,7 +24,8 @@ from platform_ctl.vault import write_vault
 PASSWORD = "vault-password-of-the-test"
 VAULT = {"vault_trino_admin_password": "trino-secret-1", "vault_minio_root_user": "rootUserXYZ",
          "vault_minio_root_password": "minio-secret-2", "vault_grafana_admin_password": "grafana-secret-3",
-         "vault_jupyterlab_token": "token4"}
+         "vault_jupyterlab_token": "token4", "vault_dagster_operator_password": "dagster-operator-5",
+         "vault_dagster_viewer_password": "dagster-viewer-6"}
 
 
 def _deploy(root: Path, without: tuple[str, ...] = ()) -> Environment:
@@ -62,7 +63,8 @@ def _addresses(env: Environment) -> dict[str, tuple[str, str]]:
 
 def test_every_service_of_the_groups_the_environment_has_and_no_other(env: Environment, tmp_path: Path) -> None:
     assert [r.service for r in endpoints(env).services] == ["minio", "minio-console", "prometheus", "alertmanager",
-                                                             "grafana", "trino", "jupyterlab"]
+                                                             "grafana", "trino", "jupyterlab", "dagster",
+                                                             "dagster-viewer"]
     without_apps = _deploy(tmp_path / "other", without=("apps",))
     assert [r.service for r in endpoints(without_apps).services] == ["minio", "minio-console", "prometheus",
                                                                       "alertmanager", "grafana", "trino"]
@@ -80,6 +82,8 @@ def test_urls_name_the_private_address_and_port_of_the_groups_first_host(env: En
         "prometheus": ("mon1", f"http://{mon1}:9090/"),
         "alertmanager": ("mon1", f"http://{mon1}:9093/"),
         "jupyterlab": ("apps1", f"https://{apps1}:8888/lab"),
+        "dagster": ("apps1", f"https://{apps1}:3070/"),
+        "dagster-viewer": ("apps1", f"https://{apps1}:3070/"),
     }
     # From outside the VPC: SSH to the host's name, the port forwarded to its private address.
     assert found["jupyterlab"].tunnel == f"platform-ctl ssh prod apps1 -N -L 8888:{apps1}:8888"
@@ -115,6 +119,8 @@ def test_users_and_credentials_columns(env: Environment) -> None:
         "prometheus": ("", NO_CREDENTIAL),
         "alertmanager": ("", NO_CREDENTIAL),
         "jupyterlab": ("", "platform-ctl credentials prod jupyterlab"),
+        "dagster": ("operator", "platform-ctl credentials prod dagster"),
+        "dagster-viewer": ("viewer", "platform-ctl credentials prod dagster-viewer"),
     }
 
 
@@ -147,13 +153,14 @@ def test_the_table_and_json(env: Environment) -> None:
     assert by_service["trino"]["user"] == "admin"
     assert by_service["prometheus"]["credential"] == NO_CREDENTIAL
     assert set(by_service) == {"trino", "minio", "minio-console", "grafana", "prometheus", "alertmanager",
-                               "jupyterlab"}
+                               "jupyterlab", "dagster", "dagster-viewer"}
 
 
 @pytest.mark.parametrize(("service", "key"), [("trino", "vault_trino_admin_password"),
                                               ("minio", "vault_minio_root_password"),
                                               ("grafana", "vault_grafana_admin_password"),
-                                              ("jupyterlab", "vault_jupyterlab_token")])
+                                              ("jupyterlab", "vault_jupyterlab_token"),
+                                              ("dagster-viewer", "vault_dagster_viewer_password")])
 def test_credentials_prints_the_vaults_value_alone(env: Environment, service: str, key: str) -> None:
     result = CliRunner().invoke(main, ["credentials", "prod", service])
     assert result.exit_code == 0, result.output
@@ -207,7 +214,7 @@ def test_each_endpoints_port_is_its_roles_default() -> None:
             assert defaults[endpoint.port_var] == endpoint.port, endpoint.service
             assert endpoint.credential == "" or endpoint.credential in {s.key for s in component.secrets}
     assert set(ENDPOINTS) == {"trino", "minio", "minio-console", "grafana", "prometheus", "alertmanager",
-                              "jupyterlab"}
+                              "jupyterlab", "dagster", "dagster-viewer"}
 
 
 def test_the_deploy_summary_points_to_endpoints(capsys: pytest.CaptureFixture[str]) -> None:

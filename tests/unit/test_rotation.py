@@ -150,21 +150,23 @@ def test_postgres_logins_alternate_and_the_old_ones_are_kept_until_forgotten(env
                                       "iceberg": ["iceberg", "iceberg_a"]}
     assert result.rotation.access_keys == {}
     assert result.plan == [
-        ("generate", "new logins dagster_a, grafana_a, grafana_reader_a, iceberg_a and their passwords into the vault "
+        ("generate", "new logins grafana_a, grafana_reader_a, iceberg_a, dagster_a and their passwords into the vault "
                      "(the old ones kept there), a new superuser password"),
-        ("add", "metadata.yml on pg1 (--tags postgresql_configure,postgresql_databases): create dagster_a, grafana_a, "
-                "grafana_reader_a, iceberg_a next to the old logins, pg_hba.conf admits both"),
+        ("add", "metadata.yml on pg1 (--tags postgresql_configure,postgresql_databases): create grafana_a, "
+                "grafana_reader_a, iceberg_a, dagster_a next to the old logins, pg_hba.conf admits both"),
         ("give-grafana-grafana_reader", "monitoring.yml on mon1 (--tags grafana): grafana_a replaces grafana, "
                                         "grafana_reader_a replaces grafana_reader (restarts Grafana)"),
         ("give-iceberg", "query.yml on trino-coord1, trino-worker1: iceberg_a replaces iceberg (restarts Trino)"),
+        ("give-dagster", "apps.yml on apps1 (--tags dagster): dagster_a replaces dagster (restarts Dagster)"),
         ("forget", f"drop the old logins' passwords from the vault ({PREVIOUS_LOGINS})"),
-        ("retire", "metadata.yml on pg1: retire dagster, grafana, grafana_reader, iceberg (no login, no password, "
+        ("retire", "metadata.yml on pg1: retire grafana, grafana_reader, iceberg, dagster (no login, no password, "
                    "sessions ended) and check in pg_authid that none of them can log in"),
         ("verify", "the shipped checks on every host"),
     ]
     assert [d.split(":")[0] for d in result.disruptions] == [
         "Grafana reads its database's and its PostgreSQL data source's logins only when it starts",
-        "Trino reads its Iceberg catalog's PostgreSQL login only when it starts"]
+        "Trino reads its Iceberg catalog's PostgreSQL login only when it starts",
+        "Dagster reads its storage's PostgreSQL login only when it starts"]
     assert _vault(env) == old, "--check writes nothing"
 
     rotation, _ = plan_rotation(env, "postgres")
@@ -204,8 +206,8 @@ def test_without_only_every_secret_but_the_ca_rotates_in_one_run(env: Environmen
     assert rotation.access_keys["warehouse"] == ["warehouse", "warehouse-a"]
     assert rotation.logins["iceberg"] == ["iceberg", "iceberg_a"]
     # Each host playbook once: MinIO restarts in storage, Trino in query, nothing restarts twice.
-    assert [name for name, _ in result.plan] == ["generate", "storage", "metadata", "monitoring", "query", "remove",
-                                                 "forget", "retire", "verify"]
+    assert [name for name, _ in result.plan] == ["generate", "storage", "metadata", "monitoring", "query", "apps",
+                                                 "remove", "forget", "retire", "verify"]
     plan = dict(result.plan)
     assert "every node restarts together, once, with the new root credential" in plan["storage"]
     assert "every node restarts together, once" in plan["query"]
@@ -213,7 +215,8 @@ def test_without_only_every_secret_but_the_ca_rotates_in_one_run(env: Environmen
         "MinIO reads its root credentials only when it starts",
         "Trino reads its shared secret and its Iceberg catalog's S3 credentials and PostgreSQL login only when it "
         "starts",
-        "Grafana reads its database's and its PostgreSQL data source's logins only when it starts"]
+        "Grafana reads its database's and its PostgreSQL data source's logins only when it starts",
+        "Dagster reads its storage's PostgreSQL login only when it starts"]
     assert rotation.summary.startswith("rotate-secrets: every secret but the CA: MinIO's root credentials, MinIO "
                                        "users pgbackrest → pgbackrest-a")
     assert rotation.refused[-2:] == ["MinIO's old root credential", "Trino's old shared secret"]

@@ -38,6 +38,8 @@ EXPECTED_KEYS = {
     "vault_trino_shared_secret",
     "vault_trino_admin_password",
     "vault_jupyterlab_token",
+    "vault_dagster_operator_password",
+    "vault_dagster_viewer_password",
     "vault_trino_monitoring_password",
     "vault_grafana_admin_password",
     "vault_grafana_secret_key",
