@@ -57,7 +57,7 @@ def test_every_service_of_the_environment_is_listed_with_the_environments_ca(dep
     assert listed["env"] == deployed.env
     grafana = {"grafana"} if _grafana_installed(deployed) else set()
     assert set(_services(listed)) == {"trino", "minio", "minio-console", "prometheus", "alertmanager",
-                                      "jupyterlab"} | grafana
+                                      "jupyterlab", "dagster", "dagster-viewer"} | grafana
     bundle = (deployed.state / "pki" / "trusted.crt").read_text()
     assert listed["ca"] == str(deployed.state / "pki" / "trusted.crt")
     assert cluster.ca.read_text().strip() in bundle  # the signing CA is trusted
@@ -108,6 +108,20 @@ def test_jupyterlab_answers_its_token_only(deployed, listed) -> None:
     lab = requests.get(jupyterlab["url"], headers={"Authorization": f"token {token}"}, verify=listed["ca"],
                        timeout=TIMEOUT)
     assert lab.status_code == 200
+
+
+@pytest.mark.parametrize("service", ["dagster", "dagster-viewer"])
+def test_dagster_answers_each_user_its_own_password_only(deployed, listed, service: str) -> None:
+    dagster = _services(listed)[service]
+    password = _secret(deployed, service)
+    url = dagster["url"].rstrip("/") + "/server_info"
+    answer = requests.get(url, auth=(dagster["user"], password), verify=listed["ca"], timeout=TIMEOUT)
+    assert answer.status_code == 200, answer.text[:500]
+    assert answer.json()["dagster_version"], answer.text[:500]
+    refused = requests.get(url, verify=listed["ca"], timeout=TIMEOUT)
+    assert refused.status_code == 401, refused.text[:500]
+    wrong = requests.get(url, auth=(dagster["user"], password + "x"), verify=listed["ca"], timeout=TIMEOUT)
+    assert wrong.status_code == 401
 
 
 def test_minio_lists_buckets_for_the_root_user_and_refuses_anonymous_requests(deployed, listed) -> None:
