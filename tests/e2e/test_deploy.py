@@ -60,6 +60,10 @@ def test_verify_is_all_green_for_every_host(deployed):
         passed, failed = rows[host][1:3]
         assert int(passed) >= 8
         assert failed == "0"
+    # The golden path (an object into MinIO and a row through Trino into Iceberg and back) is one of them.
+    results = json.loads((deployed.state / "logs" / "verify" / "results.json").read_text())
+    golden = [r for r in results if r["check"].endswith("test_an_object_and_an_iceberg_row_go_in_and_come_back_out")]
+    assert [(r["host"], r["outcome"]) for r in golden] == [("trino-coord1", "passed")], golden
 
 
 def _table_rows(output: str) -> dict[str, list[str]]:
