@@ -252,7 +252,10 @@ COMPONENTS: tuple[Component, ...] = (
         "trino", "trino", "query", ("trino_coordinator", "trino_worker"),
         versions={"trino": _version(r"^\d{3,}$", "a Trino release number such as 476")},
         # internal-communication.shared-secret: 64+ characters of entropy recommended.
+        # The users' passwords (trino_users; what each may do is roles/trino's rules.json): admin,
+        # pipelines (dbt's writer), analyst (JupyterLab), monitoring (Prometheus' scrapes).
         secrets=(Secret("vault_trino_shared_secret", 86), Secret("vault_trino_admin_password", 32),
+                 Secret("vault_trino_pipelines_password", 32), Secret("vault_trino_analyst_password", 32),
                  Secret("vault_trino_monitoring_password", 32)),
         minio_clients=(MinioClient("warehouse", "warehouse-rw", "query",
                                    TRINO_DISRUPTION.format(what="S3 credentials")),),
@@ -261,7 +264,10 @@ COMPONENTS: tuple[Component, ...] = (
         # HTTPS only; the coordinator checks passwords (trino_users), its web UI is at /ui/.
         endpoints=(Endpoint("trino", "trino_coordinator", "https", 8443, "trino_https_port",
                             "Trino SQL (JDBC, CLI, web UI at /ui/)", user="admin",
-                            credential="vault_trino_admin_password"),),
+                            credential="vault_trino_admin_password"),
+                   Endpoint("trino-analyst", "trino_coordinator", "https", 8443, "trino_https_port",
+                            "Trino SQL as an analyst (reads the marts, writes the sandbox schema)", user="analyst",
+                            credential="vault_trino_analyst_password")),
         restart=Restart("platform_trino_restart",
                         "Trino answered no query for {unavailable_s:.1f} s while it restarted (from its coordinator's "
                         "stop until the coordinator was up again with its workers listed)"),

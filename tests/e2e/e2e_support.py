@@ -66,18 +66,18 @@ class Cluster:
         """Host name -> private address, as the infrastructure last reported them (scale-out adds hosts)."""
         return self.deployed.addresses()
 
-    def connect(self, password: str | None = None) -> trino.dbapi.Connection:
+    def connect(self, password: str | None = None, user: str = "admin") -> trino.dbapi.Connection:
         # trust_env off: requests lets REQUESTS_CA_BUNDLE override the session's CA file.
         session = requests.Session()
         session.trust_env = False
         session.verify = str(self.ca)
         return trino.dbapi.connect(
-            host=self.addresses["trino-coord1"], port=8443, user="admin", http_scheme="https",
-            auth=trino.auth.BasicAuthentication("admin", password or self.vault["vault_trino_admin_password"]),
+            host=self.addresses["trino-coord1"], port=8443, user=user, http_scheme="https",
+            auth=trino.auth.BasicAuthentication(user, password or self.vault[f"vault_trino_{user}_password"]),
             http_session=session, request_timeout=300)
 
-    def query(self, sql: str) -> list[list]:
-        cursor = self.connect().cursor()
+    def query(self, sql: str, user: str = "admin") -> list[list]:
+        cursor = self.connect(user=user).cursor()
         cursor.execute(sql)
         return cursor.fetchall()
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 from e2e_support import Cluster
+from trino.exceptions import TrinoUserError
 
 pytestmark = pytest.mark.e2e
 
@@ -44,6 +45,33 @@ def test_iceberg_table_lives_in_minio_with_its_catalog_in_postgresql(cluster: Cl
     namespace, name, location = row.split("|")
     assert (namespace, name) == ("e2e", "orders")
     assert location.startswith("s3://warehouse/e2e/")
+
+
+def test_each_user_reaches_what_the_access_rules_give_it(cluster: Cluster):
+    # roles/trino's rules.json: pipelines (dbt's writer) builds a mart; the analyst reads it, owns the
+    # sandbox, and can neither change nor drop the mart; pipelines cannot write the sandbox; monitoring
+    # runs no query at all.
+    cluster.query("CREATE SCHEMA IF NOT EXISTS iceberg.marts", user="pipelines")
+    cluster.query("DROP TABLE IF EXISTS iceberg.marts.access_check", user="pipelines")
+    cluster.query("CREATE TABLE iceberg.marts.access_check AS SELECT * FROM tpch.tiny.nation", user="pipelines")
+    assert cluster.query("SELECT count(*) FROM iceberg.marts.access_check", user="analyst") == [[25]]
+    cluster.query("CREATE SCHEMA IF NOT EXISTS iceberg.sandbox", user="analyst")
+    refused = {"analyst": ["DROP TABLE iceberg.marts.access_check",
+                           "INSERT INTO iceberg.marts.access_check SELECT * FROM tpch.tiny.nation",
+                           "CREATE TABLE iceberg.marts.analysts_own (id bigint)"],
+               "pipelines": ["CREATE SCHEMA iceberg.not_a_pipelines_schema",
+                             "CREATE TABLE iceberg.sandbox.pipelines_own (id bigint)"],
+               "monitoring": ["SELECT 1"]}
+    for user, statements in refused.items():
+        for sql in statements:
+            with pytest.raises(TrinoUserError, match="Access Denied"):
+                cluster.query(sql, user=user)
+    cluster.query("DROP TABLE IF EXISTS iceberg.sandbox.nations", user="analyst")
+    cluster.query("CREATE TABLE iceberg.sandbox.nations AS SELECT nationkey FROM iceberg.marts.access_check",
+                  user="analyst")
+    assert cluster.query("SELECT count(*) FROM iceberg.sandbox.nations", user="analyst") == [[25]]
+    cluster.query("DROP TABLE iceberg.sandbox.nations", user="analyst")
+    cluster.query("DROP TABLE iceberg.marts.access_check", user="pipelines")
 
 
 # TPC-H's published answers at scale factor 1 (the qualification database), Q1 and Q6 with the

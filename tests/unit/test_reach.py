@@ -25,7 +25,7 @@ PASSWORD = "vault-password-of-the-test"
 VAULT = {"vault_trino_admin_password": "trino-secret-1", "vault_minio_root_user": "rootUserXYZ",
          "vault_minio_root_password": "minio-secret-2", "vault_grafana_admin_password": "grafana-secret-3",
          "vault_jupyterlab_token": "token4", "vault_dagster_operator_password": "dagster-operator-5",
-         "vault_dagster_viewer_password": "dagster-viewer-6"}
+         "vault_dagster_viewer_password": "dagster-viewer-6", "vault_trino_analyst_password": "trino-analyst-7"}
 
 
 def _deploy(root: Path, without: tuple[str, ...] = ()) -> Environment:
@@ -63,11 +63,12 @@ def _addresses(env: Environment) -> dict[str, tuple[str, str]]:
 
 def test_every_service_of_the_groups_the_environment_has_and_no_other(env: Environment, tmp_path: Path) -> None:
     assert [r.service for r in endpoints(env).services] == ["minio", "minio-console", "prometheus", "alertmanager",
-                                                             "grafana", "trino", "jupyterlab", "dagster",
-                                                             "dagster-viewer"]
+                                                             "grafana", "trino", "trino-analyst", "jupyterlab",
+                                                             "dagster", "dagster-viewer"]
     without_apps = _deploy(tmp_path / "other", without=("apps",))
     assert [r.service for r in endpoints(without_apps).services] == ["minio", "minio-console", "prometheus",
-                                                                      "alertmanager", "grafana", "trino"]
+                                                                      "alertmanager", "grafana", "trino",
+                                                                      "trino-analyst"]
 
 
 def test_urls_name_the_private_address_and_port_of_the_groups_first_host(env: Environment) -> None:
@@ -76,6 +77,7 @@ def test_urls_name_the_private_address_and_port_of_the_groups_first_host(env: En
     coordinator, minio1, mon1, apps1 = (addresses[h][0] for h in ("trino-coord1", "minio1", "mon1", "apps1"))
     assert {s: (r.host, r.url) for s, r in found.items()} == {
         "trino": ("trino-coord1", f"https://{coordinator}:8443"),
+        "trino-analyst": ("trino-coord1", f"https://{coordinator}:8443"),
         "minio": ("minio1", f"https://{minio1}:9000"),
         "minio-console": ("minio1", f"https://{minio1}:9001/"),
         "grafana": ("mon1", f"http://{mon1}:3000/"),
@@ -89,7 +91,7 @@ def test_urls_name_the_private_address_and_port_of_the_groups_first_host(env: En
     assert found["jupyterlab"].tunnel == f"platform-ctl ssh prod apps1 -N -L 8888:{apps1}:8888"
     assert found["jupyterlab"].tunnel_url == "https://localhost:8888/lab"
     # Only the base role's public ports are open from outside: Trino's on the coordinator.
-    assert [s for s, r in found.items() if r.public] == ["trino"]
+    assert [s for s, r in found.items() if r.public] == ["trino", "trino-analyst"]
 
 
 def test_a_port_the_environment_overrides_is_the_one_listed(env: Environment) -> None:
@@ -113,6 +115,7 @@ def test_users_and_credentials_columns(env: Environment) -> None:
     found = {r.service: r for r in endpoints(env).services}
     assert {s: (r.user, r.credential) for s, r in found.items()} == {
         "trino": ("admin", "platform-ctl credentials prod trino"),
+        "trino-analyst": ("analyst", "platform-ctl credentials prod trino-analyst"),
         "minio": ("rootUserXYZ", "platform-ctl credentials prod minio"),
         "minio-console": ("rootUserXYZ", "platform-ctl credentials prod minio-console"),
         "grafana": ("admin", "platform-ctl credentials prod grafana"),
@@ -152,15 +155,16 @@ def test_the_table_and_json(env: Environment) -> None:
     assert by_service["trino"]["url"] == f"https://{coordinator}:8443"
     assert by_service["trino"]["user"] == "admin"
     assert by_service["prometheus"]["credential"] == NO_CREDENTIAL
-    assert set(by_service) == {"trino", "minio", "minio-console", "grafana", "prometheus", "alertmanager",
-                               "jupyterlab", "dagster", "dagster-viewer"}
+    assert set(by_service) == {"trino", "trino-analyst", "minio", "minio-console", "grafana", "prometheus",
+                               "alertmanager", "jupyterlab", "dagster", "dagster-viewer"}
 
 
 @pytest.mark.parametrize(("service", "key"), [("trino", "vault_trino_admin_password"),
                                               ("minio", "vault_minio_root_password"),
                                               ("grafana", "vault_grafana_admin_password"),
                                               ("jupyterlab", "vault_jupyterlab_token"),
-                                              ("dagster-viewer", "vault_dagster_viewer_password")])
+                                              ("dagster-viewer", "vault_dagster_viewer_password"),
+                                              ("trino-analyst", "vault_trino_analyst_password")])
 def test_credentials_prints_the_vaults_value_alone(env: Environment, service: str, key: str) -> None:
     result = CliRunner().invoke(main, ["credentials", "prod", service])
     assert result.exit_code == 0, result.output
@@ -170,8 +174,8 @@ def test_credentials_prints_the_vaults_value_alone(env: Environment, service: st
 def test_an_unknown_service_is_a_usage_error_naming_the_allowed_ones(env: Environment) -> None:
     result = CliRunner().invoke(main, ["credentials", "prod", "spark"])
     assert result.exit_code == 2, result.output
-    assert "'spark' is not a service: SERVICE is one of minio, minio-console, grafana, trino, jupyterlab" \
-        in result.output
+    assert ("'spark' is not a service: SERVICE is one of minio, minio-console, grafana, trino, trino-analyst,"
+            " jupyterlab") in result.output
     result = CliRunner().invoke(main, ["credentials", "prod", "prometheus"])
     assert result.exit_code == 2, result.output
     assert "'prometheus' has no authentication" in result.output
@@ -213,8 +217,8 @@ def test_each_endpoints_port_is_its_roles_default() -> None:
         for endpoint in component.endpoints:
             assert defaults[endpoint.port_var] == endpoint.port, endpoint.service
             assert endpoint.credential == "" or endpoint.credential in {s.key for s in component.secrets}
-    assert set(ENDPOINTS) == {"trino", "minio", "minio-console", "grafana", "prometheus", "alertmanager",
-                              "jupyterlab", "dagster", "dagster-viewer"}
+    assert set(ENDPOINTS) == {"trino", "trino-analyst", "minio", "minio-console", "grafana", "prometheus",
+                              "alertmanager", "jupyterlab", "dagster", "dagster-viewer"}
 
 
 def test_the_deploy_summary_points_to_endpoints(capsys: pytest.CaptureFixture[str]) -> None:

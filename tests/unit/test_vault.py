@@ -37,6 +37,8 @@ EXPECTED_KEYS = {
     "vault_pgbackrest_cipher_pass",
     "vault_trino_shared_secret",
     "vault_trino_admin_password",
+    "vault_trino_pipelines_password",
+    "vault_trino_analyst_password",
     "vault_jupyterlab_token",
     "vault_dagster_operator_password",
     "vault_dagster_viewer_password",

@@ -6,6 +6,7 @@ gateway, with the Trino Python client, TLS verified against the scenario's CA.
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import ssl
@@ -28,6 +29,8 @@ COORDINATOR = "10.201.14.11"
 WORKER = "10.201.14.12"
 PORT = 8443
 PASSWORD = "molecule-trino-admin-0123456789"
+PASSWORDS = {"admin": PASSWORD, "pipelines": "molecule-trino-pipelines-0123456789",  # molecule.yml
+             "analyst": "molecule-trino-analyst-0123456789", "monitoring": "molecule-trino-monitoring-0123456789"}
 SHARED_SECRET = "molecule-trino-shared-secret-0123456789-0123456789"  # molecule.yml
 
 
@@ -46,10 +49,23 @@ def _connect(user: str = "admin", password: str = PASSWORD) -> trino.dbapi.Conne
                                request_timeout=60)
 
 
-def _query(sql: str) -> list[list]:
-    cursor = _connect().cursor()
+def _query(sql: str, user: str = "admin") -> list[list]:
+    cursor = _connect(user, PASSWORDS[user]).cursor()
     cursor.execute(sql)
     return cursor.fetchall()
+
+
+def _status(method: str, url: str, user: str | None, body: bytes | None = None) -> int:
+    context = ssl.create_default_context(cafile=str(CA))
+    headers = {"Content-Type": "application/json"}
+    if user:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{PASSWORDS[user]}".encode()).decode()
+    request = urllib.request.Request(url, data=body, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=30) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 def test_runs_as_trino_with_the_recommended_limits(host):
@@ -185,3 +201,35 @@ def test_plain_http_is_not_served(address: str):
         socket.create_connection((address, 8080), timeout=5).close()
     name = {COORDINATOR: "trino-coord1", WORKER: "trino-worker1"}[address]
     assert not _get(name).socket("tcp://0.0.0.0:8080").is_listening
+
+
+def test_a_workers_state_is_changed_by_admin_only():
+    # Every node checks passwords, and a worker's rules let admin alone write system information:
+    # without a password, or as another user, the graceful shutdown request is refused (the worker
+    # keeps running). admin's own request is side_effect.yml's drain above.
+    url = f"https://{WORKER}:{PORT}/v1/info/state"
+    assert _status("PUT", url, None, b'"SHUTTING_DOWN"') == 401
+    for user in ("analyst", "pipelines", "monitoring"):
+        assert _status("PUT", url, user, b'"SHUTTING_DOWN"') == 403, user
+    assert _status("GET", url, "admin") == 200
+    assert _query("SELECT state FROM system.runtime.nodes WHERE NOT coordinator") == [["active"]]
+
+
+@pytest.mark.parametrize("node", [COORDINATOR, WORKER])
+def test_metrics_are_for_admin_and_monitoring_only(node):
+    url = f"https://{node}:{PORT}/metrics"
+    assert _status("GET", url, "monitoring") == 200
+    assert _status("GET", url, "admin") == 200
+    assert _status("GET", url, "analyst") == 403
+    assert _status("GET", url, None) == 401
+
+
+def test_monitoring_runs_no_query_and_the_others_run_theirs():
+    with pytest.raises(trino.exceptions.TrinoUserError, match="Access Denied"):
+        _query("SELECT 1", "monitoring")
+    for user in ("analyst", "pipelines"):
+        assert _query("SELECT count(*) FROM tpch.tiny.nation", user) == [[25]], user
+    # Catalogs that no rule gives them stay hidden; tpch and system are read-only to them.
+    assert sorted(_query("SHOW CATALOGS", "analyst")) == [["system"], ["tpch"]]
+    with pytest.raises(trino.exceptions.TrinoUserError, match="Access Denied"):
+        _query("CREATE TABLE tpch.tiny.copy AS SELECT * FROM tpch.tiny.nation", "analyst")
