@@ -165,3 +165,41 @@ def test_run_storage_is_postgresql_over_tls():
     assert ssl_connections == connections
     runs = pg1.check_output("runuser -u postgres -- psql -XAt -d dagster -c 'SELECT count(*) FROM runs'")
     assert int(runs) >= 1
+
+
+PREDATES = Path(__file__).parents[3] / "roles" / "common" / "files" / "predates.py"
+#: What each unit reads only when it starts, as tasks/service.yml hands it to common's restart_owed.
+STARTUP_FILES = {
+    "dagster-code-server": ["/etc/dagster/dagster.yaml", "/etc/systemd/system/dagster-code-server.service",
+                            "/opt/platform/dagster/current", "/opt/platform/dagster/code/**"],
+    "dagster-webserver": ["/etc/dagster/dagster.yaml", "/etc/dagster/workspace.yaml",
+                          "/etc/systemd/system/dagster-webserver.service", "/opt/platform/dagster/current"],
+}
+
+
+def test_a_restart_owed_by_a_killed_run_is_found(host):
+    # A run killed between rewriting a file and its handler leaves a file newer than the service's
+    # start: the next run's restart_owed sees "stale" and restarts it. Simulated by dating a file of
+    # the code location (beneath the directory) and the virtualenv's link (the link itself) into the
+    # future, then put back.
+    host.ansible("copy", json.dumps({"src": str(PREDATES), "dest": "/root/predates.py", "mode": "0700"}),
+                 check=False, become=True)
+
+    def verdicts() -> dict[str, str]:
+        return {unit: host.check_output(f"sudo python3 /root/predates.py {unit} {' '.join(files)}")
+                for unit, files in STARTUP_FILES.items()}
+
+    assert verdicts() == {"dagster-code-server": "current", "dagster-webserver": "current"}
+    code = host.check_output("sudo find /opt/platform/dagster/code -mindepth 2 -name '*.py' -print -quit")
+    future = int(time.time()) + 3600
+    for path, flag in ((code, ""), ("/opt/platform/dagster/current", "-h")):
+        before = host.check_output(f"sudo stat -c %Y {path}")  # a link's own time: stat does not follow it
+        host.check_output(f"sudo touch {flag} -d @{future} {path}")
+        try:
+            seen = verdicts()
+        finally:
+            host.check_output(f"sudo touch {flag} -d @{before} {path}")
+        expected = ({"dagster-code-server": "stale", "dagster-webserver": "current"} if path == code
+                    else {"dagster-code-server": "stale", "dagster-webserver": "stale"})
+        assert seen == expected, f"{path} dated {future}: {seen}"
+    assert verdicts() == {"dagster-code-server": "current", "dagster-webserver": "current"}
