@@ -10,7 +10,10 @@ restarted, nothing changed on the hosts (Trino runs `SELECT 1`).
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -56,7 +59,7 @@ def _grafana_installed(deployed) -> bool:
 def test_every_service_of_the_environment_is_listed_with_the_environments_ca(deployed, cluster, listed) -> None:
     assert listed["env"] == deployed.env
     grafana = {"grafana"} if _grafana_installed(deployed) else set()
-    assert set(_services(listed)) == {"trino", "minio", "minio-console", "prometheus", "alertmanager",
+    assert set(_services(listed)) == {"trino", "trino-analyst", "minio", "minio-console", "prometheus", "alertmanager",
                                       "jupyterlab", "dagster", "dagster-viewer"} | grafana
     bundle = (deployed.state / "pki" / "trusted.crt").read_text()
     assert listed["ca"] == str(deployed.state / "pki" / "trusted.crt")
@@ -74,9 +77,10 @@ def test_the_table_names_each_service(deployed, listed) -> None:
     assert f"CA to trust: {listed['ca']}" in run.stdout
 
 
-def test_trino_answers_the_admin_and_refuses_a_request_without_its_password(deployed, listed) -> None:
-    trino = _services(listed)["trino"]
-    password = _secret(deployed, "trino")
+@pytest.mark.parametrize("service", ["trino", "trino-analyst"])
+def test_trino_answers_each_user_and_refuses_a_request_without_its_password(deployed, listed, service: str) -> None:
+    trino = _services(listed)[service]
+    password = _secret(deployed, service)
     url = trino["url"] + "/v1/statement"
     headers = {"X-Trino-User": trino["user"]}
     refused = requests.post(url, data="SELECT 1", headers=headers, verify=listed["ca"], timeout=TIMEOUT)
@@ -108,6 +112,27 @@ def test_jupyterlab_answers_its_token_only(deployed, listed) -> None:
     lab = requests.get(jupyterlab["url"], headers={"Authorization": f"token {token}"}, verify=listed["ca"],
                        timeout=TIMEOUT)
     assert lab.status_code == 200
+
+
+def _first_query() -> str:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- first-query:[^>]*-->\n```python\n(.*?)```", readme, re.S)
+    assert block, "README.md has no first-query block"
+    return block.group(1)
+
+
+def test_the_readmes_first_query_runs_in_the_python_kernels_environment(deployed, listed) -> None:
+    # The README's block as an analyst pastes it, with the trino-analyst row's address, run on the apps
+    # host by the Python kernel's interpreter as the jupyter user; the password is typed on stdin.
+    address = urlsplit(_services(listed)["trino-analyst"]["url"]).hostname
+    code, n = re.subn(r'^TRINO_HOST = ".*"', f'TRINO_HOST = "{address}"', _first_query(), flags=re.M)
+    assert n == 1, "the block sets TRINO_HOST on a line of its own"
+    run = deployed.exec("apps1", "runuser", "-u", "jupyter", "--", "/opt/platform/jupyter/current/bin/python",
+                        "-c", code, stdin=(_secret(deployed, "trino-analyst") + "\n").encode(), timeout=120)
+    printed = run.stdout.decode()
+    assert run.returncode == 0, printed[-2000:] + run.stderr.decode()[-2000:]
+    counts = {line.split()[1]: int(line.split()[2]) for line in printed.splitlines()[1:]}
+    assert counts == {"F": 7304, "O": 7333, "P": 363}, printed
 
 
 @pytest.mark.parametrize("service", ["dagster", "dagster-viewer"])
