@@ -42,6 +42,9 @@ class HostReport:
     wal_max: str
     timeline: int
     target: str
+    restore_set: str = ""  # the set a restore to ``target`` starts from (roles/postgresql's choice)
+    restore_problem: str = ""  # why no set can reach ``target``, when restore_set is ''
+    off_history: tuple[str, ...] = ()  # backups on timelines a restore abandoned
 
     @classmethod
     def from_json(cls, data: dict) -> HostReport:
@@ -53,8 +56,10 @@ class HostReport:
             for b in info.get("backup", [])
         ]
         archives = [a for a in info.get("archive", []) if a.get("min")]
+        chosen = data.get("restore_from", {})
         return cls(data["host"], backups, archives[-1]["min"] if archives else "",
-                   archives[-1]["max"] if archives else "", int(data["timeline"]), data.get("target", ""))
+                   archives[-1]["max"] if archives else "", int(data["timeline"]), data.get("target", ""),
+                   chosen.get("set", ""), chosen.get("message", ""), tuple(chosen.get("not_on_history", ())))
 
 
 def parse_target(text: str, now: datetime | None = None) -> datetime:
@@ -108,29 +113,32 @@ def _run(env: Environment, playbook: str, phase: str, report: Reporter, extravar
     return hosts
 
 
-def repository(env: Environment, report: Reporter = discard) -> list[HostReport]:
-    """What each postgres host's repository holds now, read only (for ``--check``)."""
+def repository(env: Environment, report: Reporter = discard, target: datetime | None = None) -> list[HostReport]:
+    """What each postgres host's repository holds now and the set a restore to ``target`` (None: the
+    latest state) would start from, read only (for ``--check``)."""
     report(Event("phase_start", phase="check", message="read the backup repository"))
-    hosts = _run(env, "backup_info.yml", "check", report, {}, record=False)
+    hosts = _run(env, "backup_info.yml", "check", report,
+                 {"postgresql_restore_target": pg_time(target) if target else ""}, record=False)
     report(Event("phase_done", phase="check"))
     return hosts
 
 
 def restore_plan(host: HostReport, target: datetime | None) -> str:
-    """What ``restore --to target`` would do on ``host``, or why it cannot (raised, changing nothing)."""
+    """What ``restore --to target`` would do on ``host``, or why it cannot (raised, changing nothing).
+    The set is the role's choice (pgbackrest_restore_set): the newest backup that ended by the target
+    on the history of the timeline recovery follows."""
     if not host.backups:
         raise UsageError(f"{host.host}: the repository holds no backup: nothing to restore from")
+    if not host.restore_set:
+        raise UsageError(f"--to {target.isoformat() if target else 'the latest state'}: {host.host}: "
+                         f"{host.restore_problem or 'no backup can start this restore'}; nothing was changed")
+    chosen = next(b for b in host.backups if b.label == host.restore_set)
+    skipped = (f"; not {', '.join(host.off_history)}, on a timeline a restore abandoned" if host.off_history else "")
     if target is None:
-        latest = host.backups[-1]
-        return (f"{host.host}: restore backup {latest.label} and replay WAL to the end of the archive "
-                f"({host.wal_max or 'none archived'})")
-    usable = [b for b in host.backups if b.stopped <= target]
-    if not usable:
-        raise UsageError(
-            f"--to {target.isoformat()}: {host.host}'s earliest backup ended at {host.backups[0].stopped.isoformat()}; "
-            "allowed: a time after that (earlier history is not in the repository)")
-    return (f"{host.host}: restore backup {usable[-1].label} (ended {usable[-1].stopped.isoformat()}) "
-            f"and replay WAL to {pg_time(target)}")
+        return (f"{host.host}: restore backup {chosen.label} and replay WAL to the end of the archive "
+                f"({host.wal_max or 'none archived'}){skipped}")
+    return (f"{host.host}: restore backup {chosen.label} (ended {chosen.stopped.isoformat()}) "
+            f"and replay WAL to {pg_time(target)}{skipped}")
 
 
 def backup(env: Environment, report: Reporter = discard, kind: str = "full") -> list[HostReport]:

@@ -21,6 +21,8 @@ from platform_ctl.errors import PlatformCtlError, UsageError
 from platform_ctl.params import debug_option, env_argument, json_option, project_dir_option
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from platform_ctl.backups import HostReport
     from platform_ctl.environment import Environment
 
@@ -244,7 +246,7 @@ def restore(ctx: click.Context, env: str, target: str | None, yes: bool, check_o
     environment = _env(ctx, env)
     when = parse_target(target) if target is not None else None
     if check_only:
-        _show_repository_plan(environment, as_json, lambda h: restore_plan(h, when), f"restore {env}")
+        _show_repository_plan(environment, as_json, lambda h: restore_plan(h, when), f"restore {env}", when)
         return
     if environment.spec.provider != "local" and not yes:
         raise UsageError(
@@ -326,13 +328,13 @@ def rotate_secrets(ctx: click.Context, env: str, only: str | None, yes: bool, ch
 
 
 def _show_repository_plan(environment: Environment, as_json: bool, plan: Callable[[HostReport], str],
-                          title: str) -> None:
+                          title: str, target: datetime | None = None) -> None:
     """``backup --check`` / ``restore --check``: the repository now and the plan per host."""
     from platform_ctl.backups import repository
     from platform_ctl.display import console, reporter, show_backups
 
     with reporter(as_json) as report:
-        hosts = repository(environment, report)
+        hosts = repository(environment, report, target)
     lines = [plan(h) for h in hosts]
     if as_json:
         click.echo(json.dumps({"plan": lines, "changed": False}))

@@ -50,6 +50,13 @@ def _rows(pg: Host, table: str) -> tuple[int, int]:
     return int(count), int(total)
 
 
+def _backups(pg: Host) -> list[dict]:
+    """The repository's backup sets, oldest first (pgBackRest's own listing)."""
+    done = pg.run("runuser", "-u", "postgres", "--", "pgbackrest", "--stanza=main", "--output=json", "info")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)[0]["backup"]
+
+
 def _timeline(pg: Host) -> int:
     return int(pg.sql("SELECT timeline_id FROM pg_control_checkpoint()"))
 
@@ -73,6 +80,10 @@ def test_pitr_drill_restores_exactly_the_rows_committed_before_t1(deployed, pg: 
     pg.sql("INSERT INTO drill VALUES (9999, 'committed after T1')")
     time.sleep(1.5)
     pg.sql("DROP TABLE drill")  # T2
+    # A backup after the mistake, as the nightly timer takes one: the restore below abandons the branch
+    # it is on, so no later restore may start from it (the next test checks that).
+    diff = deployed.cli("backup", deployed.env, "--type", "diff")
+    assert diff.rc == 0, diff.stdout[-2000:] + diff.stderr[-2000:]
     timeline = _timeline(pg)
 
     # --check names the backup the restore starts from, and changes nothing.
@@ -144,6 +155,16 @@ def test_wal_archiving_queues_through_a_minio_outage_and_a_restore_inside_it_wor
     check = pg.pgbackrest("check")
     assert check.returncode == 0, check.stdout + check.stderr
     print(f"archive caught up {caught_up - outage_started:.0f} s after the outage began")
+
+    # The newest backup ended before t_inside is the diff of the drill's abandoned branch: the restore
+    # starts from the full one before it, whose timeline the server's history goes through.
+    full = [b["label"] for b in _backups(pg) if b["type"] == "full"][-1]
+    abandoned = [b["label"] for b in _backups(pg) if b["type"] == "diff"][-1]
+    planned = deployed.cli("restore", deployed.env, "--to", t_inside, "--check", "--json")
+    assert planned.rc == 0, planned.stdout[-3000:] + planned.stderr[-3000:]
+    plan = json.loads(planned.stdout.splitlines()[-1])["plan"][0]
+    assert plan.startswith(f"pg1: restore backup {full} "), plan
+    assert f"not {abandoned}, on a timeline a restore abandoned" in plan, plan
 
     restored = deployed.cli("restore", deployed.env, "--to", t_inside, "--yes")
     assert restored.rc == 0, restored.stdout[-3000:] + restored.stderr[-3000:]

@@ -61,24 +61,29 @@ def test_backup_of_an_environment_never_deployed_says_deploy_first(project: Path
     assert "platform-ctl deploy local" in result.output
 
 
-def _host_with_backups(*stops: str) -> HostReport:
+def _host_with_backups(*stops: str, chosen: str = "", problem: str = "", off: tuple[str, ...] = ()) -> HostReport:
     sets = [BackupSet(f"b{i}", "full", datetime.fromisoformat(s) - timedelta(minutes=1), datetime.fromisoformat(s),
                       1, 1) for i, s in enumerate(stops)]
-    return HostReport("pg1", sets, "0001", "0009", 1, "")
+    return HostReport("pg1", sets, "0001", "0009", 1, "", chosen, problem, off)
 
 
-def test_restore_check_names_the_backup_a_time_starts_from():
-    host = _host_with_backups("2026-11-26T10:00:00+00:00", "2026-11-26T12:00:00+00:00")
+def test_restore_check_names_the_set_the_role_chose():
+    host = _host_with_backups("2026-11-26T10:00:00+00:00", "2026-11-26T12:00:00+00:00", chosen="b0")
     at = datetime(2026, 11, 26, 11, 30, tzinfo=UTC)
     assert restore_plan(host, at) == ("pg1: restore backup b0 (ended 2026-11-26T10:00:00+00:00) and replay WAL to "
                                       "2026-11-26 11:30:00.000000+00")
-    assert restore_plan(host, None) == "pg1: restore backup b1 and replay WAL to the end of the archive (0009)"
+    latest = _host_with_backups("2026-11-26T10:00:00+00:00", "2026-11-26T12:00:00+00:00", chosen="b0", off=("b1",))
+    assert restore_plan(latest, None) == ("pg1: restore backup b0 and replay WAL to the end of the archive (0009); "
+                                          "not b1, on a timeline a restore abandoned")
 
 
-def test_restore_check_refuses_a_time_before_the_first_backup():
-    host = _host_with_backups("2026-11-26T10:00:00+00:00")
+def test_restore_check_refuses_with_the_roles_reason_when_no_set_reaches_the_target():
+    host = _host_with_backups("2026-11-26T10:00:00+00:00", problem="no backup that recovery along timeline 1 can "
+                              "start from ended by 2026-11-26 09:00:00.000000+00")
     with pytest.raises(PlatformCtlError) as err:
         restore_plan(host, datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
-    assert "earliest backup ended at 2026-11-26T10:00:00+00:00; allowed: a time after that" in err.value.message
-    with pytest.raises(PlatformCtlError):
+    assert err.value.exit_code == 2
+    assert "pg1: no backup that recovery along timeline 1 can start from ended by" in err.value.message
+    assert "nothing was changed" in err.value.message
+    with pytest.raises(PlatformCtlError, match="holds no backup"):
         restore_plan(HostReport("pg1", [], "", "", 1, ""), None)
