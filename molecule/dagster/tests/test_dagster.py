@@ -136,7 +136,7 @@ def test_operator_launches_a_run_that_the_daemon_completes():
 def test_webservers_and_code_server_are_not_reachable_from_another_host():
     pg1 = testinfra.get_host("ansible://dg-pg1", ansible_inventory=INVENTORY)
     for port in (3001, 3002, 4000):
-        assert not pg1.run(f"timeout 5 bash -c '</dev/tcp/{ADDRESS}/{port}'").succeeded, port
+        assert not pg1.run(f"timeout 2 bash -c '</dev/tcp/{ADDRESS}/{port}'").succeeded, port
     # The proxy's port is open to the VPC.
     assert pg1.run(f"timeout 5 bash -c '</dev/tcp/{ADDRESS}/3070'").succeeded
 

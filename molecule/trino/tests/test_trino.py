@@ -129,7 +129,7 @@ def test_a_changed_worker_was_shut_down_gracefully_before_its_restart():
     # side_effect.yml changed trino-worker1's shutdown.grace-period: the handler put the worker in
     # SHUTTING_DOWN, waited for it to exit by itself, then started it.
     worker = _get("trino-worker1")
-    assert "shutdown.grace-period=5s" in worker.file("/etc/trino/config.properties").content_string
+    assert "shutdown.grace-period=4s" in worker.file("/etc/trino/config.properties").content_string
     journal = worker.check_output("journalctl -u trino --no-pager -o cat")
     assert "Shutdown requested" in journal
     after = journal[journal.rindex("Shutdown requested"):]
@@ -198,7 +198,7 @@ def test_plain_http_is_not_served(address: str):
             reply = b""
     assert not reply.startswith(b"HTTP/"), reply
     with pytest.raises((ConnectionRefusedError, TimeoutError)):  # the host firewall drops it
-        socket.create_connection((address, 8080), timeout=5).close()
+        socket.create_connection((address, 8080), timeout=2).close()
     name = {COORDINATOR: "trino-coord1", WORKER: "trino-worker1"}[address]
     assert not _get(name).socket("tcp://0.0.0.0:8080").is_listening
 
