@@ -3,8 +3,7 @@
 Prometheus is read through platform_ctl.monitoring (SSH to the monitoring host, then its private
 address), the path `platform-ctl status` takes. Alerts that fire and resolve when hosts go down are
 test_minio_node_loss.py's; that node_exporter answers the monitoring hosts only is Molecule's
-(node_exporter scenario), and promtool's check of the live configuration is Molecule's (prometheus)
-and verify's.
+(monitoring scenario), and so is promtool's check of the live configuration (and verify's).
 """
 
 from __future__ import annotations

@@ -21,10 +21,10 @@ import yaml
 from platform_ctl import catalogue
 from platform_ctl.catalogue import COMPONENTS, Component, MinioClient, PostgresUser, Restart, Secret
 from platform_ctl.paths import COLLECTION_ROOT
+from tests.scenarios import roles_converged
 
 ROLES = COLLECTION_ROOT / "roles"
 PLAYBOOKS = COLLECTION_ROOT / "ansible" / "playbooks"
-MOLECULE = COLLECTION_ROOT / "molecule"
 #: Vault keys a rotation writes and removes again (roles read them with a default): not secrets the
 #: catalogue generates.
 ROTATION_STATE = re.compile(r"^vault_(minio_\w+_access_key|postgres_\w+_login|\w+_previous_\w+)$")
@@ -100,8 +100,8 @@ def phase_problems(components: Iterable[Component]) -> list[str]:
 
 
 def role_problems(components: Iterable[Component]) -> list[str]:
-    """Every role (but the shared ones) is a component's, and every component's role exists and has a
-    Molecule scenario."""
+    """Every role (but the shared ones) is a component's, and every component's role exists and is
+    tested by a Molecule scenario."""
     components = list(components)
     problems = [f"roles/{r.name} is no component's role: add a record to platform_ctl/catalogue.py"
                 for r in sorted(ROLES.iterdir()) if r.is_dir() and r.name not in catalogue.SHARED_ROLES
@@ -111,8 +111,9 @@ def role_problems(components: Iterable[Component]) -> list[str]:
             continue
         if not (ROLES / c.role / "tasks" / "main.yml").exists():
             problems.append(f"{c.name}: roles/{c.role}/tasks/main.yml does not exist")
-        if not (MOLECULE / c.role / "molecule.yml").exists():
-            problems.append(f"{c.name}: role {c.role} has no Molecule scenario (molecule/{c.role}/molecule.yml)")
+        if c.role not in roles_converged():
+            problems.append(f"{c.name}: role {c.role} is converged by no Molecule scenario with tests "
+                            "(a play's roles in molecule/<scenario>/converge.yml)")
     return problems
 
 
@@ -264,7 +265,7 @@ BROKEN = {
         role_problems, [c for c in COMPONENTS if c.name != "node_exporter"], "roles/node_exporter is no component's"),
     "a record without a Molecule scenario": (
         role_problems, [*COMPONENTS, Component("spark", "spark", "query", ("trino_worker",))],
-        "role spark has no Molecule scenario"),
+        "role spark is converged by no Molecule scenario with tests"),
     "a record in the wrong phase": (
         phase_problems, _with("grafana", phase="query"), "grafana: role grafana is not played by"),
     "a restart the role does not measure": (

@@ -1,8 +1,9 @@
-"""Verify the node_exporter role on three droplets: the service, then who may reach it.
+"""Verify the node_exporter role on both droplets of the monitoring scenario: the service, then who
+may reach it.
 
-ne-mon1 is in group monitoring, ne-a (postgres) and ne-b (minio) are not; all sit on
-10.201.15.0/24, the scenario's VPC. The test runner reaches that network from its gateway,
-10.201.15.1: inside the VPC's range, in no group.
+pm-mon1 is in group monitoring, pm-a (postgres) and pm-b (minio) are not; all sit on
+10.201.16.0/24, the scenario's VPC. The test runner reaches that network from its gateway, 10.201.16.1: inside the VPC's range, in
+no group.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import testinfra.utils.ansible_runner
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("all")
 
-ADDRESSES = {"ne-mon1": "10.201.15.11", "ne-a": "10.201.15.12", "ne-b": "10.201.15.13"}
-MONITORING = "ne-mon1"
+ADDRESSES = {"pm-mon1": "10.201.16.11", "pm-a": "10.201.16.12", "pm-b": "10.201.16.13"}
+MONITORING = "pm-mon1"
 PORT = 9100
 USER = "node-exporter"
 TEXTFILE_DIR = "/var/lib/node_exporter/textfile"
@@ -43,8 +44,8 @@ def _journal(host: testinfra.host.Host) -> str:
 
 
 def _connect(host: testinfra.host.Host, address: str, port: int) -> str:
-    """"ok" if ``host`` completes a TCP handshake with address:port within 3 s, else the error."""
-    probe = f"import socket; socket.create_connection(({address!r}, {port}), timeout=3).close()"
+    """"ok" if ``host`` completes a TCP handshake with address:port within 2 s, else the error."""
+    probe = f"import socket; socket.create_connection(({address!r}, {port}), timeout=2).close()"
     result = host.run(f"python3 -c {shlex.quote(probe)}")
     return "ok" if result.rc == 0 else (result.stderr.strip().splitlines() or ["?"])[-1]
 
@@ -101,14 +102,14 @@ def test_preflight_refuses_to_listen_on_every_address():
     # The role's own guard, before anything changes: converge.yml's preflight alone, on one host.
     converge = Path(__file__).resolve().parents[1] / "converge.yml"
     done = subprocess.run(
-        ["ansible-playbook", "-i", INVENTORY, str(converge), "--limit", "ne-a", "--tags", "node_exporter_preflight",
+        ["ansible-playbook", "-i", INVENTORY, str(converge), "--limit", "pm-a", "--tags", "node_exporter_preflight",
          "-e", "node_exporter_listen_address=0.0.0.0"],
         capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
     # The message as Ansible prints it: wrapped, quotes doubled.
     message = " ".join((done.stdout + done.stderr).split()).replace("''", "'")
     assert "node_exporter_listen_address is '0.0.0.0': node_exporter has no authentication" in message, message[-3000:]
-    assert _get("ne-a").socket(f"tcp://{ADDRESSES['ne-a']}:{PORT}").is_listening
+    assert _get("pm-a").socket(f"tcp://{ADDRESSES['pm-a']}:{PORT}").is_listening
 
 
 # --- Who reaches it ------------------------------------------------------------------------------
@@ -132,7 +133,7 @@ def test_the_monitoring_host_scrapes_every_host(name):
     assert "node_scrape_collector_success{collector=\"zfs\"}" not in metrics  # disabled by default
 
 
-@pytest.mark.parametrize(("client", "target"), [("ne-a", "ne-b"), ("ne-b", "ne-a"), ("ne-a", "ne-mon1")])
+@pytest.mark.parametrize(("client", "target"), [("pm-a", "pm-b"), ("pm-b", "pm-a"), ("pm-a", "pm-mon1")])
 def test_a_host_outside_monitoring_is_refused(client, target):
     # Its packets are dropped (a timeout), although both hosts are in the VPC: node_exporter has no
     # authentication, so only the monitoring hosts reach it. SSH proves the path itself works.
@@ -144,7 +145,7 @@ def test_a_host_outside_monitoring_is_refused(client, target):
 def test_the_test_runner_is_refused(name):
     # The runner is on the network's gateway, inside the VPC's range but in no group.
     with pytest.raises(TimeoutError):
-        socket.create_connection((ADDRESSES[name], PORT), timeout=3).close()
+        socket.create_connection((ADDRESSES[name], PORT), timeout=2).close()
 
 
 # --- Textfile collector --------------------------------------------------------------------------
@@ -158,7 +159,7 @@ def test_textfile_directory_is_writable_by_its_group(host):
 def test_a_metric_written_by_a_group_member_is_exported():
     # As another role's service would: an unprivileged user in the group writes a temporary file and
     # renames it into place (node_exporter must never read a half-written file).
-    target = _get("ne-a")
+    target = _get("pm-a")
     name, stamp = "platform_molecule_last_success_timestamp_seconds", int(time.time())
     script = (f"printf '%s\\n' '# TYPE {name} gauge' '{name} {stamp}'"
               f" > {TEXTFILE_DIR}/molecule.prom.$$ && mv {TEXTFILE_DIR}/molecule.prom.$$ {TEXTFILE_DIR}/molecule.prom")
@@ -166,7 +167,7 @@ def test_a_metric_written_by_a_group_member_is_exported():
     try:
         written = target.file(f"{TEXTFILE_DIR}/molecule.prom")
         assert (written.user, written.group) == ("nobody", TEXTFILE_GROUP)
-        metrics = _scrape("ne-a")
+        metrics = _scrape("pm-a")
         # Exported as node_exporter formats floats (1.795e+09): compared as a number.
         samples = [line.split()[1] for line in metrics.splitlines() if line.startswith(f"{name} ")]
         assert [float(sample) for sample in samples] == [stamp], samples
@@ -176,7 +177,7 @@ def test_a_metric_written_by_a_group_member_is_exported():
 
 
 def test_a_user_outside_the_group_cannot_write():
-    result = _get("ne-a").run(
+    result = _get("pm-a").run(
         f"setpriv --reuid=nobody --regid=nogroup --clear-groups touch {TEXTFILE_DIR}/intruder.prom")
     assert result.rc != 0
     assert "Permission denied" in result.stderr

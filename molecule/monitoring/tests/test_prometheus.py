@@ -1,7 +1,8 @@
 """Verify the prometheus role: pm-mon1 (group monitoring, data volume) runs Prometheus and Alertmanager.
 
-pm-a is a postgres host with base and node_exporter only: its node target is up, its postgres
-target (no exporter here) is down, and the minio and trino jobs have no target at all. Everything
+pm-a is a postgres host and pm-b a minio host, with base and node_exporter only: their node targets
+are up, their postgres and minio targets (no exporter, no MinIO here) are down, and the trino job
+has no target at all. Everything
 is asked from inside the droplets (the services listen on the VPC address only).
 """
 
@@ -22,7 +23,7 @@ import yaml
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 testinfra_hosts = ["pm-mon1"]
 
-ADDRESSES = {"pm-mon1": "10.201.16.11", "pm-a": "10.201.16.12"}
+ADDRESSES = {"pm-mon1": "10.201.16.11", "pm-a": "10.201.16.12", "pm-b": "10.201.16.13"}
 MONITORING = "pm-mon1"
 PROMETHEUS = f"http://{ADDRESSES[MONITORING]}:9090"
 ALERTMANAGER = f"http://{ADDRESSES[MONITORING]}:9093"
@@ -125,7 +126,7 @@ def test_target_file_exists(host, job):
     assert (target_file.user, target_file.group, target_file.mode) == ("root", "prometheus", 0o640)
 
 
-def test_node_targets_of_both_hosts_are_up_with_hostname_labels(host):
+def test_node_targets_of_every_host_are_up_with_hostname_labels(host):
     def node_targets():
         found = {t["labels"]["instance"]: t for t in _targets(host) if t["labels"]["job"] == "node"}
         return found if found and all(t["health"] == "up" for t in found.values()) else None
@@ -135,6 +136,7 @@ def test_node_targets_of_both_hosts_are_up_with_hostname_labels(host):
     assert {name: (t["scrapeUrl"], t["labels"]["group"]) for name, t in found.items()} == {
         "pm-mon1": (f"http://{ADDRESSES['pm-mon1']}:9100/metrics", "monitoring"),
         "pm-a": (f"http://{ADDRESSES['pm-a']}:9100/metrics", "postgres"),
+        "pm-b": (f"http://{ADDRESSES['pm-b']}:9100/metrics", "minio"),
     }
 
 
@@ -145,7 +147,11 @@ def test_every_job_has_the_inventory_targets(host):
 
     expected = [
         ("alertmanager", "pm-mon1", "monitoring", "up"),
+        # No MinIO either: listed and down.
+        ("minio", "pm-b", "minio", "down"),
+        ("minio_node", "pm-b", "minio", "down"),
         ("node", "pm-a", "postgres", "up"),
+        ("node", "pm-b", "minio", "up"),
         ("node", "pm-mon1", "monitoring", "up"),
         # No PostgreSQL in this scenario: the target is listed and down.
         ("postgres", "pm-a", "postgres", "down"),
