@@ -103,6 +103,7 @@ def role_problems(components: Iterable[Component]) -> list[str]:
     """Every role (but the shared ones) is a component's, and every component's role exists and is
     tested by a Molecule scenario."""
     components = list(components)
+    converged = roles_converged()
     problems = [f"roles/{r.name} is no component's role: add a record to platform_ctl/catalogue.py"
                 for r in sorted(ROLES.iterdir()) if r.is_dir() and r.name not in catalogue.SHARED_ROLES
                 and r.name not in {c.role for c in components}]
@@ -111,7 +112,7 @@ def role_problems(components: Iterable[Component]) -> list[str]:
             continue
         if not (ROLES / c.role / "tasks" / "main.yml").exists():
             problems.append(f"{c.name}: roles/{c.role}/tasks/main.yml does not exist")
-        if c.role not in roles_converged():
+        if c.role not in converged:
             problems.append(f"{c.name}: role {c.role} is converged by no Molecule scenario with tests "
                             "(a play's roles in molecule/<scenario>/converge.yml)")
     return problems
