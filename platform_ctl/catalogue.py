@@ -52,6 +52,8 @@ class MinioClient:
     phase: str
     #: Why the client cannot take new credentials online ('' when it can).
     disruption: str = ""
+    #: What restarts when it takes them (rotate-secrets' plan), with a disruption.
+    restarts: str = ""
 
     @property
     def access_key_var(self) -> str:
@@ -174,6 +176,11 @@ TRINO_DISRUPTION = ("Trino reads its Iceberg catalog's {what} only when it start
 DAGSTER_DISRUPTION = ("Dagster reads its storage's PostgreSQL login only when it starts: its code server, webservers "
                       "and daemon restart (the UI answers again within seconds; a run in progress is lost, the "
                       "queue and the sensors' cursors are kept in PostgreSQL)")
+JUPYTER_DISRUPTION = ("JupyterLab's kernels read the warehouse key from the server's environment, set when it starts: "
+                      "the server restarts (running kernels stop; notebooks are kept on disk)")
+DAGSTER_CODE_DISRUPTION = ("Dagster's code server reads the landing bucket's key only when it starts: it restarts (its "
+                           "code location answers again within seconds; a run in progress is lost, the sensors' "
+                           "cursors are kept in PostgreSQL)")
 GRAFANA_DISRUPTION = ("Grafana reads its database's and its PostgreSQL data source's logins only when it starts: "
                       "it restarts (its UI and API answer again within seconds)")
 
@@ -258,7 +265,7 @@ COMPONENTS: tuple[Component, ...] = (
                  Secret("vault_trino_pipelines_password", 32), Secret("vault_trino_analyst_password", 32),
                  Secret("vault_trino_monitoring_password", 32)),
         minio_clients=(MinioClient("warehouse", "warehouse-rw", "query",
-                                   TRINO_DISRUPTION.format(what="S3 credentials")),),
+                                   TRINO_DISRUPTION.format(what="S3 credentials"), "Trino"),),
         postgres_users=(PostgresUser("iceberg", "query", (), TRINO_DISRUPTION.format(what="PostgreSQL login")),),
         tls_tags=("trino_tls", "trino_configure"),
         # HTTPS only; the coordinator checks passwords (trino_users), its web UI is at /ui/.
@@ -279,6 +286,8 @@ COMPONENTS: tuple[Component, ...] = (
         versions={"jupyterlab": _version(_SEMVER, "a version such as 4.6.6")},
         # Every request to the server needs the token (letters and digits: it is also a URL parameter).
         secrets=(Secret("vault_jupyterlab_token", 48),),
+        # The kernels' read-only access to the warehouse bucket (AWS_* in their environment).
+        minio_clients=(MinioClient("jupyter", "warehouse-read", "apps", JUPYTER_DISRUPTION, "JupyterLab"),),
         tls_tags=("jupyterlab_tls",),
         endpoints=(Endpoint("jupyterlab", "apps", "https", 8888, "jupyterlab_port",
                             "JupyterLab (token: `Authorization: token …` or ?token=)", path="/lab",
@@ -293,6 +302,9 @@ COMPONENTS: tuple[Component, ...] = (
         secrets=(Secret("vault_dagster_operator_password", 32), Secret("vault_dagster_viewer_password", 32)),
         # Run, event-log and schedule storage.
         postgres_users=(PostgresUser("dagster", "apps", ("dagster",), DAGSTER_DISRUPTION),),
+        # The example pipelines' reader of the landing bucket (its sensor and loader).
+        minio_clients=(MinioClient("landing", "landing-read", "apps", DAGSTER_CODE_DISRUPTION,
+                                   "Dagster's code server"),),
         tls_tags=("dagster_tls",),
         endpoints=(Endpoint("dagster", "apps", "https", 3070, "dagster_port",
                             "Dagster UI and GraphQL API (operator: launches runs)", path="/", user="operator",

@@ -64,6 +64,7 @@ from platform_ctl.catalogue import (
     MINIO_CLIENTS,
     POSTGRES_USERS,
     TLS_TAGS,
+    MinioClient,
     PostgresUser,
 )
 from platform_ctl.engine import (
@@ -542,7 +543,8 @@ class _Runner:
                             ("query", f"Trino's new shared secret, MinIO user {users['warehouse'][1]} and login "
                              f"{logins['iceberg'][1]}: every node restarts together, once, then each is checked to "
                              "refuse internal requests signed with the old secret"),
-                            ("apps", f"Dagster's login {logins['dagster'][1]} (its services restart)")):
+                            ("apps", f"Dagster's login {logins['dagster'][1]} and MinIO user {users['landing'][1]}, "
+                             f"JupyterLab's MinIO user {users['jupyter'][1]} (their services restart)")):
             hosts = self.hosts_of(phase)
             if hosts:
                 steps.append(Step(phase, f"{phase}.yml on {', '.join(hosts)}: {what}",
@@ -577,15 +579,18 @@ class _Runner:
                  self.generate),
             Step("add", f"create {new} next to the old users (storage.yml --tags minio_objects)", self.users),
         ]
+        # One run of a phase gives every client of it its new user (the apps phase: JupyterLab's and Dagster's).
+        phases: dict[str, list[MinioClient]] = {}
         for client in MINIO_CLIENTS:
-            hosts = self.hosts_of(client.phase)
-            if not hosts:  # no client host: the user changes in MinIO only
-                continue
-            steps.append(Step(f"give-{client.user}", f"{client.phase}.yml on {', '.join(hosts)}: "
-                              f"{keys[client.user][1]} replaces {keys[client.user][0]}"
-                              + (" (restarts Trino)" if client.disruption else ""),
-                              functools.partial(run_phase, self.env, client.phase, f"{client.phase}.yml", hosts,
-                                                self.report)))
+            if self.hosts_of(client.phase):  # no client host: the user changes in MinIO only
+                phases.setdefault(client.phase, []).append(client)
+        for phase, clients in phases.items():
+            hosts = self.hosts_of(phase)
+            restarts = ", ".join(dict.fromkeys(c.restarts for c in clients if c.restarts))
+            steps.append(Step("give-" + "-".join(c.user for c in clients), f"{phase}.yml on {', '.join(hosts)}: "
+                              + ", ".join(f"{keys[c.user][1]} replaces {keys[c.user][0]}" for c in clients)
+                              + (f" (restarts {restarts})" if restarts else ""),
+                              functools.partial(run_phase, self.env, phase, f"{phase}.yml", hosts, self.report)))
         steps += [
             Step("remove", f"remove MinIO users {', '.join(old)} and check their credentials are refused",
                  functools.partial(self.users, old)),

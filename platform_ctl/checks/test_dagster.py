@@ -49,3 +49,13 @@ def test_dagster_proxy_refuses_without_credentials_and_serves_both_users_the_cod
         assert status == "200", (user, body)
         entries = json.loads(body)["data"]["workspaceOrError"]["locationEntries"]
         assert [e["locationOrLoadError"]["__typename"] for e in entries] == ["RepositoryLocation"], (user, entries)
+
+
+def test_dagster_code_location_environment_is_private_and_its_dbt_manifest_built(host, hostvars):
+    # The environment file holds the pipelines' Trino password and the landing user's secret key.
+    with host.sudo():  # /etc/dagster is root:dagster 0750
+        environment = host.file("/etc/dagster/pipelines.env")
+        assert (environment.user, environment.group, environment.mode) == ("root", "dagster", 0o640)
+    if hostvars.get("dagster_dbt_project", "dbt"):  # a code location may have no dbt project
+        manifest = host.file("/opt/platform/dagster/dbt-manifest/manifest.json")
+        assert manifest.exists, "the deploy's `dbt parse` wrote no manifest"

@@ -228,7 +228,7 @@ def test_the_catalogue_holds_against_the_roles(rule) -> None:
 
 
 def test_the_derived_tables_cover_every_record() -> None:
-    assert {m.user for m in catalogue.MINIO_CLIENTS} == {"pgbackrest", "prometheus", "warehouse"}
+    assert {m.user for m in catalogue.MINIO_CLIENTS} == {"jupyter", "landing", "pgbackrest", "prometheus", "warehouse"}
     assert set(catalogue.TLS_TAGS) >= {"minio_tls", "postgresql_tls", "trino_tls"}
     assert set(catalogue.RESTART_SENTENCES) == {"minio", "trino"}
     assert catalogue.membership_readers() == {"metadata": {"postgres": None}, "monitoring": {"monitoring": None},

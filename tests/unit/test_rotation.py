@@ -64,13 +64,20 @@ def test_plan_check_and_the_trino_interruption_change_nothing(env: Environment) 
     before = env.project.vault_path("local").read_bytes()
     result = rotate(env, "minio", check=True)
     assert result.rotation is not None
-    assert result.rotation.access_keys == {"pgbackrest": ["pgbackrest", "pgbackrest-a"],
+    assert result.rotation.access_keys == {"jupyter": ["jupyter", "jupyter-a"],
+                                           "landing": ["landing", "landing-a"],
+                                           "pgbackrest": ["pgbackrest", "pgbackrest-a"],
                                            "prometheus": ["prometheus", "prometheus-a"],
                                            "warehouse": ["warehouse", "warehouse-a"]}
     assert [name for name, _ in result.plan] == ["generate", "add", "give-pgbackrest", "give-prometheus",
-                                                 "give-warehouse", "remove", "forget", "verify"]
-    assert len(result.disruptions) == 1
+                                                 "give-warehouse", "give-jupyter-landing", "remove", "forget", "verify"]
+    assert dict(result.plan)["give-jupyter-landing"] == (
+        "apps.yml on apps1: jupyter-a replaces jupyter, landing-a replaces landing (restarts JupyterLab, Dagster's "
+        "code server)")
+    assert len(result.disruptions) == 3
     assert "its nodes restart together" in result.disruptions[0]
+    assert "JupyterLab's kernels" in result.disruptions[1]
+    assert "Dagster's code server" in result.disruptions[2]
     assert env.project.vault_path("local").read_bytes() == before
     assert not Rotation.path(env.state_dir).exists()
     assert read_history(env.state_dir) == []
@@ -87,7 +94,7 @@ def test_generate_keeps_the_old_users_and_a_rerun_generates_nothing_new(env: Env
     previous = json.loads(first[PREVIOUS_USERS])
     assert {"access_key": "warehouse", "secret_key": old["vault_minio_warehouse_secret_key"],
             "policies": ["warehouse-rw"]} in previous
-    assert len(previous) == 3
+    assert len(previous) == 5
     runner.generate()  # the resumed step after a kill that came before the step was recorded
     assert _vault(env) == first
     runner.forget()
@@ -233,7 +240,7 @@ def test_without_only_every_secret_but_the_ca_rotates_in_one_run(env: Environmen
     assert first["vault_postgres_iceberg_login"] == "iceberg_a"
     previous_users = json.loads(first[PREVIOUS_USERS])
     assert [u["access_key"] for u in previous_users] == [old["vault_minio_root_user"], "pgbackrest", "prometheus",
-                                                         "warehouse"]
+                                                         "warehouse", "jupyter", "landing"]
     assert previous_users[0]["root"] is True
     assert first[PREVIOUS_SECRET] == old["vault_trino_shared_secret"]
     assert {"login": "iceberg", "password": old["vault_postgres_iceberg_password"], "of": "iceberg"} in \

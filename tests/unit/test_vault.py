@@ -29,6 +29,8 @@ EXPECTED_KEYS = {
     "vault_minio_warehouse_secret_key",
     "vault_minio_pgbackrest_secret_key",
     "vault_minio_prometheus_secret_key",
+    "vault_minio_landing_secret_key",
+    "vault_minio_jupyter_secret_key",
     "vault_postgres_superuser_password",
     "vault_postgres_iceberg_password",
     "vault_postgres_dagster_password",

@@ -133,6 +133,30 @@ def test_operator_launches_a_run_that_the_daemon_completes():
     assert materialized["assetOrError"]["assetMaterializations"][0]["runId"] == run_id
 
 
+def test_the_example_pipelines_load_with_the_manifest_built_at_deploy(host):
+    # @dbt_assets reads the manifest the role's `dbt parse` built: the orders job and its sensor are
+    # there only if it did. With no MinIO in the scenario, the sensor skips and says why.
+    manifest = host.file("/opt/platform/dagster/dbt-manifest/manifest.json")
+    assert (manifest.user, manifest.mode) == ("root", 0o644)
+    assert json.loads(manifest.content_string)["metadata"]["project_name"] == "orders"
+    environment = host.file("/etc/dagster/pipelines.env")
+    assert (environment.user, environment.group, environment.mode) == ("root", "dagster", 0o640)
+    query = """{ repositoryOrError(repositorySelector: {repositoryLocationName: "pipelines",
+                                                        repositoryName: "__repository__"}) {
+      ... on Repository { jobs { name } sensors { name sensorState { status ticks(limit: 1) { skipReason } } } } } }"""
+    deadline = time.monotonic() + 120
+    while True:
+        repository = _graphql(VIEWER, query)["repositoryOrError"]
+        sensors = {s["name"]: s["sensorState"] for s in repository["sensors"]}
+        ticks = sensors["landing_orders_sensor"]["ticks"]
+        if ticks or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert {"heartbeat", "orders"} <= {j["name"] for j in repository["jobs"]}
+    assert sensors["landing_orders_sensor"]["status"] == "RUNNING"
+    assert ticks and "no landing store" in ticks[0]["skipReason"], ticks
+
+
 def test_webservers_and_code_server_are_not_reachable_from_another_host():
     pg1 = testinfra.get_host("ansible://dg-pg1", ansible_inventory=INVENTORY)
     for port in (3001, 3002, 4000):
@@ -170,8 +194,9 @@ def test_run_storage_is_postgresql_over_tls():
 PREDATES = Path(__file__).parents[3] / "roles" / "common" / "files" / "predates.py"
 #: What each unit reads only when it starts, as tasks/service.yml hands it to common's restart_owed.
 STARTUP_FILES = {
-    "dagster-code-server": ["/etc/dagster/dagster.yaml", "/etc/systemd/system/dagster-code-server.service",
-                            "/opt/platform/dagster/current", "/opt/platform/dagster/code/**"],
+    "dagster-code-server": ["/etc/dagster/dagster.yaml", "/etc/dagster/pipelines.env",
+                            "/etc/systemd/system/dagster-code-server.service", "/opt/platform/dagster/current",
+                            "/opt/platform/dagster/code/**", "/opt/platform/dagster/dbt-manifest/manifest.json"],
     "dagster-webserver": ["/etc/dagster/dagster.yaml", "/etc/dagster/workspace.yaml",
                           "/etc/systemd/system/dagster-webserver.service", "/opt/platform/dagster/current"],
 }

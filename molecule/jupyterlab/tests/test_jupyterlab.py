@@ -109,8 +109,19 @@ def test_the_python_kernel_has_the_platforms_libraries(host):
     assert _kernel(host, "python3", code).split() == ["45", "2"]
 
 
-def test_the_r_kernel_runs(host):
-    assert _kernel(host, "ir", "cat(nrow(mtcars), sum(1:10))").split() == ["32", "55"]
+def test_the_r_kernel_runs_with_the_packages_that_reach_trino(host):
+    code = ("suppressPackageStartupMessages({library(curl); library(jsonlite)}); "
+            "cat(nrow(mtcars), sum(1:10), toJSON(list(a = 1)))")
+    assert _kernel(host, "ir", code).split() == ["32", "55", '{"a":[1]}']
+
+
+def test_the_kernels_environment_names_the_analyst_and_no_store_without_minio(host):
+    # The scenario has no Trino and no MinIO: the user is set, the host empty, no AWS_* variable.
+    environment = host.file("/etc/jupyterlab/platform.env")
+    assert (environment.user, environment.group, environment.mode) == ("root", "jupyter", 0o640)
+    code = ("import os; print(os.environ['PLATFORM_TRINO_USER'], repr(os.environ['PLATFORM_TRINO_HOST']),"
+            " sorted(k for k in os.environ if k.startswith('AWS_')))")
+    assert _kernel(host, "python3", code).split() == ["analyst", "''", "[]"]
 
 
 def test_nothing_phones_home(host):

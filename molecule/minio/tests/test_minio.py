@@ -31,6 +31,8 @@ CA = EPHEMERAL / "pki" / "ca.crt"
 ADDRESSES = {"minio1": "10.201.12.11", "minio2": "10.201.12.12", "minio3": "10.201.12.13", "minio4": "10.201.12.14"}
 ROOT = ("moleculeroot", "molecule-root-secret-0123456789")
 WAREHOUSE = ("warehouse", "molecule-warehouse-secret")
+LANDING = ("landing", "molecule-landing-secret")
+JUPYTER = ("jupyter", "molecule-jupyter-secret")
 
 
 def _client(access: str, secret: str, node: str = "minio1") -> Minio:
@@ -127,6 +129,44 @@ def test_warehouse_user_reaches_its_bucket_only():
             attempt()
         assert denied.value.code == "AccessDenied"
     user.remove_object("warehouse", key)
+
+
+def test_landing_user_lists_and_reads_the_landing_bucket_only():
+    # Dagster's reader (policy landing-read): a producer (here root) puts files, the reader lists and
+    # reads them and may neither write nor delete there, nor reach another bucket.
+    key = f"orders/{uuid.uuid4()}.csv"
+    _client(*ROOT).put_object("landing", key, io.BytesIO(b"order_id\n1\n"), 11)
+    reader = _client(*LANDING, node="minio2")
+    assert key in {o.object_name for o in reader.list_objects("landing", prefix="orders/")}
+    assert reader.get_object("landing", key).read() == b"order_id\n1\n"
+    for attempt in (
+        lambda: reader.put_object("landing", f"{key}.new", io.BytesIO(b"no"), 2),
+        lambda: reader.remove_object("landing", key),
+        lambda: list(reader.list_objects("warehouse")),
+        lambda: reader.get_object("pgbackrest", "anything"),
+    ):
+        with pytest.raises(S3Error) as denied:
+            attempt()
+        assert denied.value.code == "AccessDenied"
+    _client(*ROOT).remove_object("landing", key)
+
+
+def test_jupyter_user_reads_the_warehouse_and_writes_nothing():
+    # JupyterLab's kernels (policy warehouse-read): the marts' files are readable, never writable.
+    key = f"verify/{uuid.uuid4()}"
+    _client(*WAREHOUSE).put_object("warehouse", key, io.BytesIO(b"mart"), 4)
+    notebook = _client(*JUPYTER, node="minio3")
+    assert notebook.get_object("warehouse", key).read() == b"mart"
+    assert key in {o.object_name for o in notebook.list_objects("warehouse", prefix="verify/")}
+    for attempt in (
+        lambda: notebook.put_object("warehouse", f"{key}.new", io.BytesIO(b"no"), 2),
+        lambda: notebook.remove_object("warehouse", key),
+        lambda: list(notebook.list_objects("landing")),
+    ):
+        with pytest.raises(S3Error) as denied:
+            attempt()
+        assert denied.value.code == "AccessDenied"
+    _client(*WAREHOUSE).remove_object("warehouse", key)
 
 
 def test_objects_are_encrypted_at_rest():
