@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import pytest
 import requests
@@ -92,6 +92,46 @@ class Cluster:
         done = self.deployed.exec("pg1", "runuser", "-u", "postgres", "--", "psql", "-XAtq", "-d", database, "-c", sql,
                                   check=True)
         return done.stdout.strip()
+
+
+class Dagster:
+    """Dagster's GraphQL API through the proxy, as the operator, TLS verified against the environment's CA."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        apps = sorted(h for h in cluster.addresses if h.startswith("apps"))[0]
+        self.url = f"https://{cluster.addresses[apps]}:3070/graphql"
+        self.auth = ("operator", cluster.vault["vault_dagster_operator_password"])
+        self.ca = str(cluster.ca)
+
+    def query(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        answer = requests.post(self.url, json={"query": query, "variables": variables or {}}, auth=self.auth,
+                               verify=self.ca, timeout=60)
+        assert answer.status_code == 200, answer.text[:500]
+        body = answer.json()
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+    def runs(self, job: str) -> list[dict[str, Any]]:
+        data = self.query("""query($job: String!) { runsOrError(filter: {pipelineName: $job}, limit: 50) {
+            ... on Runs { results { runId status tags { key value } } } } }""", {"job": job})
+        return [{"id": r["runId"], "status": r["status"], "tags": {t["key"]: t["value"] for t in r["tags"]}}
+                for r in data["runsOrError"]["results"]]
+
+    def sensor_ticks(self, sensor: str, limit: int = 5) -> list[dict[str, Any]]:
+        """The sensor's newest ticks: status, timestamp (epoch s) and error message."""
+        data = self.query("""query($sensor: String!, $limit: Int!) { sensorOrError(sensorSelector: {
+            repositoryLocationName: "pipelines", repositoryName: "__repository__", sensorName: $sensor}) {
+              ... on Sensor { sensorState { ticks(limit: $limit) { status timestamp error { message } } } } } }""",
+                          {"sensor": sensor, "limit": limit})
+        return data["sensorOrError"]["sensorState"]["ticks"]
+
+    def check_results(self, run_id: str) -> dict[str, bool]:
+        """The run's dbt tests (Dagster asset checks): check name -> passed."""
+        data = self.query("""query($id: ID!) { logsForRun(runId: $id, limit: 5000) {
+            ... on EventConnection { events { __typename
+              ... on AssetCheckEvaluationEvent { evaluation { checkName success } } } } } }""", {"id": run_id})
+        return {e["evaluation"]["checkName"]: e["evaluation"]["success"]
+                for e in data["logsForRun"]["events"] if e["__typename"] == "AssetCheckEvaluationEvent"}
 
 
 #: Slack between Trino's restart as the playbook measures it (from the coordinator's stop until

@@ -37,7 +37,17 @@ from pathlib import Path
 import pytest
 import urllib3
 from e2e_env import Deployed, killed_then_resumed, restarts_reported, skipped_steps
-from e2e_support import CLIENT_SLACK_S, PACE_S, Background, Cluster, Loop, keep_going, pgbackrest_check
+from e2e_support import (
+    CLIENT_SLACK_S,
+    PACE_S,
+    Background,
+    Cluster,
+    Dagster,
+    Loop,
+    keep_going,
+    pgbackrest_check,
+    wait_for,
+)
 from minio import Minio
 from minio.error import S3Error
 
@@ -47,7 +57,7 @@ pytestmark = pytest.mark.e2e
 
 TABLE = "iceberg.rotation.events"
 #: MinIO user -> its bucket.
-MINIO_USERS = {"warehouse": "warehouse", "pgbackrest": "pgbackrest"}
+MINIO_USERS = {"warehouse": "warehouse", "pgbackrest": "pgbackrest", "landing": "landing", "jupyter": "warehouse"}
 #: PostgreSQL user -> (database it logs in to, the host its client runs on)
 PG_USERS = {"iceberg": ("iceberg_catalog", "trino-coord1"), "grafana": ("grafana", "mon1"),
             "grafana_reader": ("postgres", "mon1")}
@@ -265,6 +275,21 @@ def test_rotating_every_secret_restarts_minio_and_trino_once_and_refuses_the_old
     reader = _s3(after_cluster, "minio3", *new_keys["warehouse"])
     lost = [key for key, body in objects.acknowledged.items() if reader.get_object("warehouse", key).read() != body]
     assert not lost, lost[:5]
+
+    # Dagster's code server has the landing user's new key: a sensor tick after the rotation lists the
+    # bucket with it (SKIPPED: nothing new; a refused key would be a FAILURE tick).
+    env_file = deployed.exec("apps1", "cat", "/etc/dagster/pipelines.env", check=True).stdout
+    assert f"PLATFORM_LANDING_ACCESS_KEY={new_keys['landing'][0]}\n" in env_file
+    dagster, done = Dagster(after_cluster), time.time()
+    ticks: list[dict] = []
+
+    def ticked_after_rotation() -> bool:
+        nonlocal ticks
+        ticks = [t for t in dagster.sensor_ticks("landing_orders_sensor") if t["timestamp"] > done]
+        return bool(ticks)
+
+    wait_for(ticked_after_rotation, 120, "a landing sensor tick after the rotation")
+    assert ticks[-1]["status"] == "SKIPPED", ticks
 
     assert _grafana_login(after_cluster) == new_logins["grafana"]
     for user, (database, host) in PG_USERS.items():
