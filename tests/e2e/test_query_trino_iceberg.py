@@ -39,9 +39,10 @@ def test_iceberg_table_lives_in_minio_with_its_catalog_in_postgresql(cluster: Cl
     keys = [o.object_name for o in cluster.minio().list_objects("warehouse", prefix="e2e/", recursive=True)]
     assert any(k.endswith(".parquet") for k in keys), keys
     assert any(k.endswith(".metadata.json") for k in keys), keys
-    # The table is a row of Iceberg's JDBC catalog in PostgreSQL, pointing at the current metadata.
+    # The table is a row of Iceberg's JDBC catalog in PostgreSQL, pointing at the current metadata
+    # (the example pipeline has tables named orders too, in the landing and marts namespaces).
     row = cluster.psql("iceberg_catalog", "SELECT table_namespace, table_name, metadata_location FROM iceberg_tables"
-                                          " WHERE table_name = 'orders'")
+                                          " WHERE table_namespace = 'e2e' AND table_name = 'orders'")
     namespace, name, location = row.split("|")
     assert (namespace, name) == ("e2e", "orders")
     assert location.startswith("s3://warehouse/e2e/")
