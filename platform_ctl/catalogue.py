@@ -41,6 +41,10 @@ class Secret:
     key: str
     length: int = 40
     kind: Literal["alnum", "minio_kms"] = "alnum"
+    #: A password or token clients present: ``rotate-secrets --only passwords`` replaces it, then runs
+    #: these phases (besides its component's) whose roles hand it to a client.
+    password: bool = False
+    readers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -261,9 +265,10 @@ COMPONENTS: tuple[Component, ...] = (
         # internal-communication.shared-secret: 64+ characters of entropy recommended.
         # The users' passwords (trino_users; what each may do is roles/trino's rules.json): admin,
         # pipelines (dbt's writer), analyst (JupyterLab), monitoring (Prometheus' scrapes).
-        secrets=(Secret("vault_trino_shared_secret", 86), Secret("vault_trino_admin_password", 32),
-                 Secret("vault_trino_pipelines_password", 32), Secret("vault_trino_analyst_password", 32),
-                 Secret("vault_trino_monitoring_password", 32)),
+        secrets=(Secret("vault_trino_shared_secret", 86), Secret("vault_trino_admin_password", 32, password=True),
+                 Secret("vault_trino_pipelines_password", 32, password=True, readers=("apps",)),
+                 Secret("vault_trino_analyst_password", 32, password=True, readers=("apps",)),
+                 Secret("vault_trino_monitoring_password", 32, password=True, readers=("monitoring",))),
         minio_clients=(MinioClient("warehouse", "warehouse-rw", "query",
                                    TRINO_DISRUPTION.format(what="S3 credentials"), "Trino"),),
         postgres_users=(PostgresUser("iceberg", "query", (), TRINO_DISRUPTION.format(what="PostgreSQL login")),),
@@ -285,7 +290,7 @@ COMPONENTS: tuple[Component, ...] = (
         # JupyterLab's version is its lock's (platform_ctl/locks/jupyter.lock): the spec may name it only.
         versions={"jupyterlab": _version(_SEMVER, "a version such as 4.6.6")},
         # Every request to the server needs the token (letters and digits: it is also a URL parameter).
-        secrets=(Secret("vault_jupyterlab_token", 48),),
+        secrets=(Secret("vault_jupyterlab_token", 48, password=True),),
         # The kernels' read-only access to the warehouse bucket (AWS_* in their environment).
         minio_clients=(MinioClient("jupyter", "warehouse-read", "apps", JUPYTER_DISRUPTION, "JupyterLab"),),
         tls_tags=("jupyterlab_tls",),
@@ -299,7 +304,8 @@ COMPONENTS: tuple[Component, ...] = (
         versions={"dagster": _version(_SEMVER, "a version such as 1.13.27")},
         # The reverse proxy's two users (HTTP basic authentication): the operator launches runs, the
         # viewer reaches a read-only webserver.
-        secrets=(Secret("vault_dagster_operator_password", 32), Secret("vault_dagster_viewer_password", 32)),
+        secrets=(Secret("vault_dagster_operator_password", 32, password=True),
+                 Secret("vault_dagster_viewer_password", 32, password=True)),
         # Run, event-log and schedule storage.
         postgres_users=(PostgresUser("dagster", "apps", ("dagster",), DAGSTER_DISRUPTION),),
         # The example pipelines' reader of the landing bucket (its sensor and loader).
@@ -333,6 +339,8 @@ def built() -> tuple[Component, ...]:
 # -- derived tables --------------------------------------------------------------------------------
 #: Every vault secret, in catalogue order.
 SECRETS: tuple[Secret, ...] = tuple(s for c in COMPONENTS for s in c.all_secrets)
+#: The passwords and tokens clients present (rotate-secrets --only passwords), and the phase of each.
+PASSWORDS: dict[Secret, str] = {s: c.phase for c in COMPONENTS for s in c.secrets if s.password}
 #: The MinIO clients in the order they get their new user: the online ones first.
 MINIO_CLIENTS: tuple[MinioClient, ...] = tuple(m for c in COMPONENTS for m in c.minio_clients)
 #: The PostgreSQL users in the order their clients get the new login.

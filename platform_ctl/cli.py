@@ -297,7 +297,8 @@ _scale_command(
 @click.option("--only", "only", default=None, metavar="COMPONENT",
               help="What to rotate: minio (each client's MinIO user), minio-root (MinIO's root credentials), "
                    "postgres (each user's PostgreSQL login, the superuser's password), trino (the nodes' internal "
-                   "shared secret; all restart together), ca (a new CA with a trust overlap, every certificate "
+                   "shared secret; all restart together), passwords (Trino's users', Dagster's proxy users' "
+                   "and JupyterLab's token), ca (a new CA with a trust overlap, every certificate "
                    "re-issued); omitted when finishing an interrupted run.")
 @click.option("--yes", is_flag=True, help="Accept the interruption a rotation says it causes, without asking.")
 @click.option("--check", "check_only", is_flag=True, help="Show the steps and what they interrupt; change nothing.")

@@ -33,9 +33,16 @@ role to every host (site.yml, ``TLS_TAGS``). MinIO and Trino read their CAs and 
 only when they start, so each step restarts each of them, all nodes together: said before acting,
 confirmed, each window reported. PostgreSQL reloads; Prometheus reads its CA file again by itself.
 
+``--only passwords`` replaces the passwords and tokens clients present (catalogue ``PASSWORDS``):
+Trino's users' (admin, pipelines, analyst, monitoring), Dagster's proxy users' and JupyterLab's
+token. Trino accepts the old and the new password of each user side by side (a second password
+file, re-read while running) while Prometheus and the apps take the new ones; then it refuses the
+old, checked from the coordinator. The proxy passwords and the token have no overlap: they change
+when the apps play runs, and Dagster's code server and JupyterLab restart to read theirs.
+
 Without ``--only``, one run rotates every secret but the CA (the CA's trust overlap makes it a run
 of its own): MinIO's root credential and its users, the PostgreSQL logins and the superuser's
-password, and Trino's shared secret. Each host playbook runs once with all of them, so MinIO
+password, Trino's shared secret and the passwords and tokens. Each host playbook runs once with all of them, so MinIO
 restarts once (all nodes together, for the root credential, which also creates the new users),
 Trino restarts once (all nodes together, for its new secret, S3 keys and catalog login at once),
 and Grafana once: one announced outage instead of four. The old users, logins and secrets are
@@ -62,6 +69,7 @@ from platform_ctl.catalogue import (
     DAGSTER_DISRUPTION,
     GRAFANA_DISRUPTION,
     MINIO_CLIENTS,
+    PASSWORDS,
     POSTGRES_USERS,
     TLS_TAGS,
     MinioClient,
@@ -92,14 +100,16 @@ ROOT = "minio-root"
 POSTGRES = "postgres"
 #: --only trino: Trino's internal shared secret.
 TRINO = "trino"
+#: --only passwords: the passwords and tokens clients present (Trino's users, Dagster's proxy, JupyterLab).
+PASSWORDS_ONLY = "passwords"
 #: --only ca: the environment's certificate authority, and every certificate it signed.
 CA = "ca"
 #: What --only accepts, built so far.
-COMPONENTS: tuple[str, ...] = ("minio", ROOT, POSTGRES, TRINO, CA)
+COMPONENTS: tuple[str, ...] = ("minio", ROOT, POSTGRES, TRINO, PASSWORDS_ONLY, CA)
 #: No --only: every component but the CA, in one run (recorded as this in operation.json).
 ALL = "all"
 #: What ALL rotates.
-ALL_COMPONENTS: tuple[str, ...] = ("minio", ROOT, POSTGRES, TRINO)
+ALL_COMPONENTS: tuple[str, ...] = ("minio", ROOT, POSTGRES, TRINO, PASSWORDS_ONLY)
 #: Asked for but not built yet: named in the error, so nobody takes silence for a rotation.
 NOT_BUILT: tuple[str, ...] = ("grafana",)
 #: The vault key holding, during a rotation, the users being replaced (JSON: roles/minio's
@@ -109,11 +119,16 @@ PREVIOUS_USERS = "vault_minio_previous_users"
 PREVIOUS_LOGINS = "vault_postgres_previous_logins"
 #: The same for Trino's shared secret (roles/trino's trino_shared_secret_previous).
 PREVIOUS_SECRET = "vault_trino_previous_shared_secret"  # noqa: S105 (a vault key)
+#: The same for the passwords and tokens (JSON: vault key -> old value; roles/trino's users' `previous`).
+PREVIOUS_PASSWORDS = "vault_rotation_previous_passwords"
 #: Each component's vault key of what it replaces.
-PREVIOUS_KEYS = {"minio": PREVIOUS_USERS, ROOT: PREVIOUS_USERS, POSTGRES: PREVIOUS_LOGINS, TRINO: PREVIOUS_SECRET}
+PREVIOUS_KEYS = {"minio": PREVIOUS_USERS, ROOT: PREVIOUS_USERS, POSTGRES: PREVIOUS_LOGINS, TRINO: PREVIOUS_SECRET,
+                 PASSWORDS_ONLY: PREVIOUS_PASSWORDS}
 
 #: The inventory group a component's rotation needs hosts in ('': none).
-GROUPS = {POSTGRES: "postgres", TRINO: "trino_coordinator", CA: ""}
+GROUPS = {POSTGRES: "postgres", TRINO: "trino_coordinator", PASSWORDS_ONLY: "trino_coordinator", CA: ""}
+#: query.yml's tags writing Trino's password files (and checking the previous passwords refused).
+TRINO_PASSWORD_TAGS = ("trino_configure",)
 
 
 #: metadata.yml's tags that create and retire logins: pg_hba.conf (and its reload), the roles.
@@ -173,21 +188,17 @@ class Rotation(OperationFile):
         logins = ", ".join(f"{old} → {new}" for old, new in self.logins.values())
         if self.only == ALL:
             return (f"{COMMAND}: every secret but the CA: MinIO's root credentials, MinIO users {users}, "
-                    f"PostgreSQL logins {logins}, Trino's internal shared secret")
-        if self.only == ROOT:
-            return f"{COMMAND} --only {ROOT}: MinIO's root credentials"
-        if self.only == TRINO:
-            return f"{COMMAND} --only {TRINO}: Trino's internal shared secret"
-        if self.only == CA:
-            return f"{COMMAND} --only {CA}: the environment's certificate authority"
-        if self.only == POSTGRES:
-            return f"{COMMAND} --only {POSTGRES}: PostgreSQL logins {logins}"
-        return f"{COMMAND} --only {self.only}: MinIO users {users}"
+                    f"PostgreSQL logins {logins}, Trino's internal shared secret, {_PASSWORDS_SAID}")
+        said = {ROOT: "MinIO's root credentials", TRINO: "Trino's internal shared secret",
+                PASSWORDS_ONLY: _PASSWORDS_SAID, CA: "the environment's certificate authority",
+                POSTGRES: f"PostgreSQL logins {logins}"}
+        return f"{COMMAND} --only {self.only}: {said.get(self.only, f'MinIO users {users}')}"
 
     @property
     def refused(self) -> list[str]:
         """What the rotation replaces, each refused at its end: access keys, logins, the secrets it names."""
-        named = {ROOT: "MinIO's old root credential", TRINO: "Trino's old shared secret", CA: "the old CA"}
+        named = {ROOT: "MinIO's old root credential", TRINO: "Trino's old shared secret", CA: "the old CA",
+                 PASSWORDS_ONLY: "Trino's users' old passwords"}
         components = ALL_COMPONENTS if self.only == ALL else (self.only,)
         return [old for old, _ in (*self.access_keys.values(), *self.logins.values())] \
             + [named[c] for c in components if c in named]
@@ -221,6 +232,18 @@ CA_DISRUPTION = (
     "CA, re-issue every certificate, stop trusting the old CA) restarts all MinIO nodes together and all Trino "
     "nodes together, and neither answers until it is back (each restart is measured); PostgreSQL only reloads")
 
+#: What a new password or token interrupts: Trino takes its users' online, with the old ones accepted meanwhile.
+PASSWORDS_DISRUPTIONS = (
+    "Dagster's code server reads the pipelines' Trino password only when it starts: it restarts (its code location "
+    "answers again within seconds; a run in progress is lost, the queue and the sensors' cursors are kept)",
+    "JupyterLab reads its token and the analyst's Trino password only when it starts: the server restarts (running "
+    "kernels stop; notebooks are kept on disk)",
+    "Dagster's proxy passwords and JupyterLab's token change at once, with no overlap: a browser or client using "
+    "the old ones is refused until given the new ones (platform-ctl credentials)",
+)
+#: What --only passwords replaces, for its summary.
+_PASSWORDS_SAID = "the passwords and tokens (" + ", ".join(s.key.removeprefix("vault_") for s in PASSWORDS) + ")"
+
 #: The rotations that restart a whole component at once, and what that interrupts.
 WHOLE_RESTARTS = {ROOT: ROOT_DISRUPTION, TRINO: TRINO_ALL_NODES_DISRUPTION, CA: CA_DISRUPTION}
 
@@ -233,6 +256,8 @@ ALL_DISRUPTIONS = (
     "with its workers (the restart is measured)",
     GRAFANA_DISRUPTION,
     DAGSTER_DISRUPTION,
+    PASSWORDS_DISRUPTIONS[1],
+    PASSWORDS_DISRUPTIONS[2],
 )
 
 
@@ -242,6 +267,8 @@ def disruptions(only: str) -> list[str]:
         return list(ALL_DISRUPTIONS)
     if only in WHOLE_RESTARTS:
         return [WHOLE_RESTARTS[only]]
+    if only == PASSWORDS_ONLY:
+        return list(PASSWORDS_DISRUPTIONS)
     said = [c.disruption for c in (POSTGRES_USERS if only == POSTGRES else MINIO_CLIENTS) if c.disruption]
     return list(dict.fromkeys(said))
 
@@ -287,7 +314,7 @@ def plan_rotation(env: Environment, only: str | None) -> tuple[Rotation, bool]:
         return Rotation(only, users_next, logins=logins_next), False
     if only == POSTGRES:
         return Rotation(only, {}, logins=logins_next), False
-    if only in WHOLE_RESTARTS:  # one secret (the root access key is half a credential): in the vault only
+    if only in WHOLE_RESTARTS or only == PASSWORDS_ONLY:  # secrets with no user name: in the vault only
         return Rotation(only, {}), False
     return Rotation(only, users_next), False
 
@@ -375,6 +402,51 @@ class _Runner:
             fresh = {"vault_trino_shared_secret": _random(64), PREVIOUS_SECRET: vault["vault_trino_shared_secret"]}
             write_vault(self.env.project.vault_path(self.env.name), {**vault, **fresh}, password)
         return {"vault": self.vault_file}
+
+    def generate_passwords(self) -> dict[str, object]:
+        """New passwords and tokens into the vault; the old ones kept there (by vault key) until refused."""
+        from platform_ctl.vault import write_vault
+
+        vault, password = _vault(self.env)
+        if PREVIOUS_PASSWORDS not in vault:  # else written by the interrupted run
+            old = {s.key: vault[s.key] for s in PASSWORDS if s.key in vault}
+            fresh = {key: _random(s.length) for s in PASSWORDS if (key := s.key) in old}
+            write_vault(self.env.project.vault_path(self.env.name),
+                        {**vault, **fresh, PREVIOUS_PASSWORDS: json.dumps(old)}, password)
+        return {"vault": self.vault_file, "new": [s.key for s in PASSWORDS]}
+
+    def trino_passwords(self, refused: bool = False) -> dict[str, object]:
+        """Trino's password files: the new passwords with the old ones beside them, or (``refused``) the new
+        ones alone, each old one checked refused by the coordinator."""
+        extravars: dict[str, object] | None = {"trino_users_previous_refused": True} if refused else None
+        return run_phase(self.env, "query", "query.yml", self.hosts_of("query"), self.report,
+                         tags=TRINO_PASSWORD_TAGS, extravars=extravars)
+
+    def password_steps(self) -> list[Step]:
+        trino = ", ".join(self.hosts_of("query"))
+        steps = [
+            Step("generate", f"{_PASSWORDS_SAID.capitalize()}: new ones into the vault (the old ones kept there "
+                 f"as {PREVIOUS_PASSWORDS})", self.generate_passwords),
+            Step("add", f"query.yml on {trino} (--tags {','.join(TRINO_PASSWORD_TAGS)}): Trino accepts each "
+                 "user's old and new password (online)", self.trino_passwords),
+        ]
+        phases = {p for secret, own in PASSWORDS.items() for p in (own, *secret.readers)} - {"query"}
+        for phase in (p for p in catalogue.PHASES if p in phases and self.hosts_of(p)):
+            hosts = self.hosts_of(phase)
+            steps.append(Step(f"give-{phase}", f"{phase}.yml on {', '.join(hosts)}: the new passwords and tokens "
+                              f"of {phase}'s clients", functools.partial(
+                                  run_phase, self.env, phase, f"{phase}.yml", hosts, self.report)))
+        return [*steps, *self._refuse_password_steps()]
+
+    def _refuse_password_steps(self) -> list[Step]:
+        trino = ", ".join(self.hosts_of("query"))
+        return [
+            Step("refuse-passwords", f"query.yml on {trino} (--tags {','.join(TRINO_PASSWORD_TAGS)}): Trino "
+                 "accepts the new passwords only; each old one checked refused",
+                 functools.partial(self.trino_passwords, True)),
+            Step("forget", f"drop the old passwords and tokens from the vault ({PREVIOUS_PASSWORDS})", self.forget),
+            Step("verify", "the shipped checks on every host", self.verify),
+        ]
 
     def refuse_root(self) -> dict[str, object]:
         vault, _ = _vault(self.env)
@@ -520,7 +592,8 @@ class _Runner:
 
     def generate_all(self) -> dict[str, object]:
         """Every new secret into the vault, each old one kept there until refused."""
-        return {**self.generate_root(), **self.generate(), **self.generate_logins(), **self.generate_secret()}
+        return {**self.generate_root(), **self.generate(), **self.generate_logins(), **self.generate_secret(),
+                **self.generate_passwords()}
 
     def all_steps(self) -> list[Step]:
         """Every rotation but the CA's in one run: each host playbook once, so each component restarts once."""
@@ -530,7 +603,7 @@ class _Runner:
             Step("generate", "a new MinIO root credential, new secret keys for MinIO users "
                  f"{', '.join(n for _, n in users.values())}, new PostgreSQL logins "
                  f"{', '.join(n for _, n in logins.values())} and a new superuser password, a new Trino shared "
-                 "secret, into the vault (the old ones kept there)", self.generate_all),
+                 f"secret, {_PASSWORDS_SAID}, into the vault (the old ones kept there)", self.generate_all),
             Step("storage", f"storage.yml on {', '.join(minio)}: every node restarts together, once, with the new "
                  "root credential; the new users are created next to the old ones",
                  functools.partial(run_phase, self.env, "storage", "storage.yml", minio, self.report)),
@@ -538,13 +611,17 @@ class _Runner:
                  f"admits both), pgBackRest's MinIO user {users['pgbackrest'][1]}",
                  functools.partial(run_phase, self.env, "metadata", "metadata.yml", db, self.report)),
         ]
-        for phase, what in (("monitoring", f"Prometheus' MinIO user {users['prometheus'][1]}, Grafana's logins "
-                             f"{logins['grafana'][1]} and {logins['grafana_reader'][1]} (Grafana restarts)"),
-                            ("query", f"Trino's new shared secret, MinIO user {users['warehouse'][1]} and login "
+        # Trino before its clients: it accepts its users' old and new passwords until the end.
+        for phase, what in (("query", f"Trino's new shared secret, MinIO user {users['warehouse'][1]} and login "
                              f"{logins['iceberg'][1]}: every node restarts together, once, then each is checked to "
-                             "refuse internal requests signed with the old secret"),
-                            ("apps", f"Dagster's login {logins['dagster'][1]} and MinIO user {users['landing'][1]}, "
-                             f"JupyterLab's MinIO user {users['jupyter'][1]} (their services restart)")):
+                             "refuse internal requests signed with the old secret; its users' old and new passwords "
+                             "both accepted"),
+                            ("monitoring", f"Prometheus' MinIO user {users['prometheus'][1]} and Trino password, "
+                             f"Grafana's logins {logins['grafana'][1]} and {logins['grafana_reader'][1]} (Grafana "
+                             "restarts)"),
+                            ("apps", f"Dagster's login {logins['dagster'][1]}, MinIO user {users['landing'][1]}, Trino "
+                             f"and proxy passwords, JupyterLab's MinIO user {users['jupyter'][1]}, Trino password "
+                             "and token (their services restart)")):
             hosts = self.hosts_of(phase)
             if hosts:
                 steps.append(Step(phase, f"{phase}.yml on {', '.join(hosts)}: {what}",
@@ -552,6 +629,7 @@ class _Runner:
         steps += [
             Step("remove", f"remove MinIO users {', '.join(o for o, _ in users.values())} and check their credentials "
                  "and the old root credential are refused", self.refuse_all),
+            *self._refuse_password_steps()[:1],
             Step("forget", f"drop the old secrets from the vault ({', '.join(previous_keys(ALL))})", self.forget),
             Step("retire", f"metadata.yml on {', '.join(db)}: retire {', '.join(o for o, _ in logins.values())} (no "
                  "login, no password, sessions ended) and check in pg_authid that none of them can log in",
@@ -561,16 +639,11 @@ class _Runner:
         return steps
 
     def steps(self) -> list[Step]:
-        if self.rotation.only == ALL:
-            return self.all_steps()
-        if self.rotation.only == POSTGRES:
-            return self.postgres_steps()
-        if self.rotation.only == ROOT:
-            return self.root_steps()
-        if self.rotation.only == TRINO:
-            return self.trino_steps()
-        if self.rotation.only == CA:
-            return self.ca_steps()
+        planned = {ALL: self.all_steps, POSTGRES: self.postgres_steps, ROOT: self.root_steps, TRINO: self.trino_steps,
+                   PASSWORDS_ONLY: self.password_steps, CA: self.ca_steps}
+        return planned.get(self.rotation.only, self.minio_steps)()
+
+    def minio_steps(self) -> list[Step]:
         keys = self.rotation.access_keys
         new = ", ".join(n for _, n in keys.values())
         old = [o for o, _ in keys.values()]

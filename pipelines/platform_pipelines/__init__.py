@@ -4,8 +4,10 @@ Loaded by ``dagster code-server start --module-name platform_pipelines`` on the 
 the dagster wheelhouse's virtualenv:
 
 - ``platform_heartbeat`` (job ``heartbeat``): an asset any operator may materialize to see a run go
-  through the queue, the daemon and the code server into the run storage; the Dagster role's
-  Molecule scenario launches it.
+  through the queue, the daemon and the code server into the run storage, and, where they are
+  configured, reach Trino as the pipelines user and list the landing bucket with its key (so a run
+  fails when a credential of the code server is wrong); the Dagster role's Molecule scenario (no
+  Trino, no MinIO) and rotate-secrets' end-to-end test launch it.
 - the orders pipeline (``orders.py``, job ``orders``): CSV files landing in MinIO, loaded into
   Iceberg and transformed by the dbt project in ``pipelines/dbt`` on Trino, started by the
   ``landing_orders_sensor``.
@@ -26,14 +28,24 @@ from dagster_dbt import DbtCliResource
 
 from .landing import landing_orders
 from .orders import DBT_PROJECT, landing_orders_sensor, orders_dbt, orders_job
+from .settings import Settings
 
 
-@asset(description="The host and time of the run that materialized it: proof that runs launch and complete.")
+@asset(description="The host and time of the run that materialized it, the Trino user and the landing objects it "
+                   "saw: proof that runs launch and complete with the code server's credentials.")
 def platform_heartbeat() -> MaterializeResult:
-    return MaterializeResult(metadata={
+    settings = Settings.from_environment()
+    metadata: dict[str, str | int] = {
         "host": socket.gethostname(),
         "at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    })
+    }
+    if settings.trino_password:
+        cursor = settings.trino().cursor()
+        cursor.execute("SELECT current_user")
+        metadata["trino_user"] = cursor.fetchall()[0][0]
+    if settings.landing_endpoint:
+        metadata["landing_objects"] = len(settings.landing_objects())
+    return MaterializeResult(metadata=metadata)
 
 
 heartbeat_job = define_asset_job("heartbeat", selection=[platform_heartbeat])

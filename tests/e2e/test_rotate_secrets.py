@@ -1,22 +1,27 @@
 """`rotate-secrets ENV` (no --only) on the shared e2e environment, with clients in a loop: every secret
 but the CA in one run, MinIO and Trino restarted once each.
 
-Four clients run throughout, each with one retry: `pgbackrest check` on the PostgreSQL host (it
+Five clients run throughout, each with one retry: `pgbackrest check` on the PostgreSQL host (it
 archives a WAL segment to MinIO with pgBackRest's MinIO user, from the configuration the rotation
 rewrites), psql as Grafana's database user from Grafana's host (the login and password it reads
 from that host's grafana.ini before each connection), a Trino query on an Iceberg table (Trino's
 catalog reads MinIO with the warehouse user and PostgreSQL with the iceberg login), and a client
 PUTting and GETting objects through one MinIO node with the warehouse user, which takes the vault's
 current credentials when MinIO says its key is unknown (a client whose secret store the rotation
-updates).
+updates), and Dagster's heartbeat job launched through the proxy as the operator, one run after the
+other (each run queries Trino as the pipelines user and lists the landing bucket with the code
+server's key). The Trino and Dagster clients take the vault's current password and, while the
+rotation keeps it, the one it replaced when refused.
 
 The rotation is killed once the storage play has written a node's new root credential (before
 MinIO restarted), run again and killed once Trino's play has changed a file (before Trino
 restarted), then run to the end: each restart still happens, once. psql never fails; pgBackRest,
 the object client and Trino fail only while MinIO or Trino restarts (the windows the command
 reports). At the end every old credential is refused (MinIO users and root by two nodes, the
-PostgreSQL logins from their client hosts and in pg_authid, Trino's old secret by every node), the
-new ones work, nothing acknowledged or stored is lost, and the vault holds no old secret.
+PostgreSQL logins from their client hosts and in pg_authid, Trino's old secret by every node, Trino's
+users' old passwords, Dagster's old proxy passwords and JupyterLab's old token), the new ones work
+(Prometheus scrapes Trino with its new password), nothing acknowledged or stored is lost, and the
+vault holds no old secret.
 
 psql runs on the host machine inside two namespaces of the droplets: the PostgreSQL host's mount
 namespace (its psql, its CA file) and the client host's network namespace (its address, which
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import os
 import re
 import ssl
@@ -35,6 +41,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 import urllib3
 from e2e_env import Deployed, killed_then_resumed, restarts_reported, skipped_steps
 from e2e_support import (
@@ -51,7 +58,11 @@ from e2e_support import (
 from minio import Minio
 from minio.error import S3Error
 
+from platform_ctl.environment import Environment
 from platform_ctl.history import read as read_history
+from platform_ctl.monitoring import connect
+from platform_ctl.paths import Project
+from platform_ctl.rotation import PREVIOUS_PASSWORDS
 
 pytestmark = pytest.mark.e2e
 
@@ -66,6 +77,12 @@ MINIO_NODES = ("minio1", "minio2", "minio3", "minio4")
 #: A MinIO node that started before its peers reconnects their drives at MinIO's next 15 s tick
 #: (README, rotate-secrets): writes through it can fail that much longer than the reported window.
 MINIO_RECONNECT_S = 15
+#: The passwords and tokens clients present (rotate-secrets' catalogue PASSWORDS).
+TRINO_USERS = ("admin", "pipelines", "analyst", "monitoring")
+PASSWORD_KEYS = (*(f"vault_trino_{user}_password" for user in TRINO_USERS), "vault_dagster_operator_password",
+                 "vault_dagster_viewer_password", "vault_jupyterlab_token")
+#: Between two heartbeat runs: each is a process on the apps host, and the rotation needs the CPU.
+HEARTBEAT_PACE_S = 10
 #: Failures more than this apart belong to different restarts.
 BURST_GAP_S = 30.0
 
@@ -86,6 +103,47 @@ def _logins(cluster: Cluster) -> dict[str, tuple[str, str]]:
     vault = cluster.vault
     return {user: (vault.get(f"vault_postgres_{user}_login", user), vault[f"vault_postgres_{user}_password"])
             for user in PG_USERS}
+
+
+def _previous(cluster: Cluster, key: str) -> str | None:
+    """The password ``key`` had before the rotation, while the vault keeps it (until the rotation's end)."""
+    return json.loads(cluster.vault.get(PREVIOUS_PASSWORDS, "{}")).get(key)
+
+
+def _query_as_client(deployed: Deployed, sql: str) -> list[list]:
+    """As admin, with the vault's current password, or the one it replaced when Trino does not know the new
+    one yet (between the rotation's generate and query steps)."""
+    cluster = Cluster(deployed)
+    try:
+        return cluster.query(sql)
+    except Exception as exc:
+        previous = _previous(cluster, "vault_trino_admin_password")
+        if "401" not in str(exc) or previous is None:
+            raise
+    cursor = cluster.connect(password=previous).cursor()
+    cursor.execute(sql)
+    return cursor.fetchall()
+
+
+def _heartbeat(deployed: Deployed) -> None:
+    """One run of Dagster's heartbeat job through the proxy as the operator (the vault's password, or the one
+    it replaced while the proxy has not the new one yet), waited for until it ends; raises unless SUCCESS."""
+    cluster = Cluster(deployed)
+    dagster = Dagster(cluster)
+    previous = _previous(cluster, "vault_dagster_operator_password")
+    if previous and requests.get(dagster.url.replace("/graphql", "/server_info"), auth=dagster.auth,
+                                 verify=dagster.ca, timeout=30).status_code == 401:
+        dagster = Dagster(cluster, previous)
+    run_id = dagster.launch("heartbeat")
+    status = dagster.wait(run_id, 120)
+    if status != "SUCCESS":
+        raise RuntimeError(f"heartbeat run {run_id}: {status}")
+    time.sleep(HEARTBEAT_PACE_S)
+
+
+def _status(url: str, ca: Path, auth: tuple[str, str] | None = None, token: str | None = None) -> int:
+    headers = {"Authorization": f"token {token}"} if token else {}
+    return requests.get(url, auth=auth, headers=headers, verify=str(ca), timeout=30).status_code
 
 
 def _pid(deployed: Deployed, host: str) -> str:
@@ -195,6 +253,7 @@ def test_rotating_every_secret_restarts_minio_and_trino_once_and_refuses_the_old
     expected = cluster.query(f"SELECT count(*), max(id) FROM {TABLE}")
     old_keys, old_logins = _minio_keys(cluster), _logins(cluster)
     old_secret = cluster.vault["vault_trino_shared_secret"]
+    old_passwords = {key: cluster.vault[key] for key in PASSWORD_KEYS}
 
     plan = deployed.cli("rotate-secrets", deployed.env, "--check")
     assert plan.rc == 0, plan.stdout + plan.stderr
@@ -207,7 +266,7 @@ def test_rotating_every_secret_restarts_minio_and_trino_once_and_refuses_the_old
     assert "add --yes" in refused.stderr, refused.stderr[-500:]
 
     def read_iceberg() -> None:
-        assert Cluster(deployed).query(f"SELECT count(*), max(id) FROM {TABLE}") == expected
+        assert _query_as_client(deployed, f"SELECT count(*), max(id) FROM {TABLE}") == expected
 
     def grafana_psql() -> None:
         login, password = _grafana_login(cluster)
@@ -218,14 +277,16 @@ def test_rotating_every_secret_restarts_minio_and_trino_once_and_refuses_the_old
     since = time.time()
     with Loop("pgbackrest check", lambda: pgbackrest_check(cluster)) as backups, \
             Loop("psql as grafana", grafana_psql) as psql, Loop("trino iceberg", read_iceberg) as queries, \
-            ObjectLoop(deployed, "minio2") as objects:
+            ObjectLoop(deployed, "minio2") as objects, Loop("dagster heartbeat", lambda: _heartbeat(deployed)) as beats:
         started = time.monotonic()
         runs = killed_then_resumed(deployed, ("rotate-secrets", deployed.env), ["storage", "query"])
+        ended = time.monotonic()
         keep_going(backups, psql, queries)  # the clients go on with the new credentials
+        keep_going(beats, seconds=300)
     took = time.monotonic() - started
 
     assert skipped_steps(runs[1]) == ["generate"], skipped_steps(runs[1])
-    assert skipped_steps(runs[2]) == ["generate", "storage", "metadata", "monitoring"], skipped_steps(runs[2])
+    assert skipped_steps(runs[2]) == ["generate", "storage", "metadata"], skipped_steps(runs[2])
     minio = [r for run in runs for r in restarts_reported(run, "minio")]
     trino = [r for run in runs for r in restarts_reported(run, "trino")]
     assert len(minio) == 1, minio
@@ -240,12 +301,15 @@ def test_rotating_every_secret_restarts_minio_and_trino_once_and_refuses_the_old
     query_bursts = _bursts([at for at, _ in queries.failures])
     backup_bursts = _bursts([at for at, _ in backups.failures])
     object_bursts = _bursts(objects.failed_at)
+    beat_bursts = _bursts([at for at, _ in beats.failures])
     print(f"\nrotation (killed twice + resumed) {took:.0f} s; windows reported: MinIO {minio_window:.1f} s, "
           f"Trino {trino_window:.1f} s; psql: {psql.ok} ok, {psql.retried} retried, {len(psql.failures)} failed; "
           f"pgbackrest check: {backups.ok} ok, {len(backups.failures)} failed in bursts {backup_bursts}; "
           f"trino: {queries.ok} ok, {len(queries.failures)} failed in bursts {[round(b, 1) for b in query_bursts]}; "
           f"objects: {len(objects.acknowledged)} acknowledged, {objects.switched} credential switches, failures in "
-          f"bursts {[round(b, 1) for b in object_bursts]}")
+          f"bursts {[round(b, 1) for b in object_bursts]}; heartbeat runs: {beats.ok} ok, {beats.retried} retried, "
+          f"{len(beats.failures)} failed in bursts {[round(b, 1) for b in beat_bursts]} "
+          f"{[error for _, error in beats.failures][:4]}")
     assert psql.ok >= 3
     assert not psql.failures, psql.failures[:3]
     for name, bursts in (("pgbackrest", backup_bursts), ("trino", query_bursts), ("objects", object_bursts)):
@@ -254,6 +318,9 @@ def test_rotating_every_secret_restarts_minio_and_trino_once_and_refuses_the_old
     assert backups.ok >= 3
     assert queries.ok >= 3, queries.failures[:3]
     assert objects.switched >= 1, "the object client never met its old key refused"
+    # A heartbeat run reads MinIO (restarted), Trino (restarted) and runs in the code server (restarted).
+    assert beats.ok >= 3, beats.failures[:3]
+    assert len(beat_bursts) <= 3, (beat_bursts, beats.failures)
     assert len(objects.acknowledged) >= 10
 
     after_cluster = Cluster(deployed)
@@ -324,8 +391,29 @@ def test_rotating_every_secret_restarts_minio_and_trino_once_and_refuses_the_old
     assert after_cluster.query("SELECT count(*) FROM system.runtime.nodes WHERE state = 'active'") == \
         [[len(TRINO_NODES)]]
 
+    # The passwords and tokens: every old one refused, every new one accepted.
+    ca, addresses = after_cluster.ca, after_cluster.addresses
+    for key in PASSWORD_KEYS:
+        assert after_cluster.vault[key] != old_passwords[key], key
+    for user in TRINO_USERS:
+        url, key = f"https://{addresses['trino-coord1']}:8443/v1/query", f"vault_trino_{user}_password"
+        assert _status(url, ca, (user, old_passwords[key])) == 401, user
+        assert _status(url, ca, (user, after_cluster.vault[key])) == 200, user
+    for user in ("operator", "viewer"):
+        url, key = f"https://{addresses['apps1']}:3070/server_info", f"vault_dagster_{user}_password"
+        assert _status(url, ca, (user, old_passwords[key])) == 401, user
+        assert _status(url, ca, (user, after_cluster.vault[key])) == 200, user
+    url = f"https://{addresses['apps1']}:8888/api/status"
+    assert _status(url, ca, token=old_passwords["vault_jupyterlab_token"]) == 403
+    assert _status(url, ca, token=after_cluster.vault["vault_jupyterlab_token"]) == 200
+    # Prometheus scrapes Trino with its new password (the old one is refused since refuse-passwords).
+    monitoring = connect(Environment.load(Project(deployed.project), deployed.env))
+    time.sleep(max(0.0, ended + 30 - time.monotonic()))  # two scrapes after the rotation's end, at least
+    scrapes = monitoring.query('min_over_time(up{job="trino"}[30s])')
+    assert [s["value"][1] for s in scrapes] == ["1"] * len(TRINO_NODES), scrapes
+
     assert not {"vault_minio_previous_users", "vault_postgres_previous_logins",
-                "vault_trino_previous_shared_secret"} & set(after_cluster.vault)
+                "vault_trino_previous_shared_secret", PREVIOUS_PASSWORDS} & set(after_cluster.vault)
     history = [line for line in read_history(cluster.state) if line["command"] == "rotate-secrets"]
     assert [line["event"] for line in history if line["event"] in ("start", "done")][-4:] == \
         ["start", "start", "start", "done"]

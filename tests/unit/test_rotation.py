@@ -14,6 +14,7 @@ from platform_ctl.history import read as read_history
 from platform_ctl.paths import COLLECTION_ROOT, Project
 from platform_ctl.rotation import (
     PREVIOUS_LOGINS,
+    PREVIOUS_PASSWORDS,
     PREVIOUS_SECRET,
     PREVIOUS_USERS,
     Rotation,
@@ -55,8 +56,8 @@ def test_rotate_refuses_what_it_does_not_rotate(env: Environment) -> None:
     with pytest.raises(PlatformCtlError) as err:
         plan_rotation(env, "grafana")
     assert err.value.message == (
-        "--only grafana: not a component rotate-secrets rotates; allowed: minio, minio-root, postgres, trino, ca "
-        "(not built yet: grafana), or no --only for all of them but ca")
+        "--only grafana: not a component rotate-secrets rotates; allowed: minio, minio-root, postgres, trino, "
+        "passwords, ca (not built yet: grafana), or no --only for all of them but ca")
     assert err.value.exit_code == 2
 
 
@@ -213,8 +214,9 @@ def test_without_only_every_secret_but_the_ca_rotates_in_one_run(env: Environmen
     assert rotation.access_keys["warehouse"] == ["warehouse", "warehouse-a"]
     assert rotation.logins["iceberg"] == ["iceberg", "iceberg_a"]
     # Each host playbook once: MinIO restarts in storage, Trino in query, nothing restarts twice.
-    assert [name for name, _ in result.plan] == ["generate", "storage", "metadata", "monitoring", "query", "apps",
-                                                 "remove", "forget", "retire", "verify"]
+    # Trino before its clients: it accepts its users' old and new passwords until refuse-passwords.
+    assert [name for name, _ in result.plan] == ["generate", "storage", "metadata", "query", "monitoring", "apps",
+                                                 "remove", "refuse-passwords", "forget", "retire", "verify"]
     plan = dict(result.plan)
     assert "every node restarts together, once, with the new root credential" in plan["storage"]
     assert "every node restarts together, once" in plan["query"]
@@ -223,10 +225,13 @@ def test_without_only_every_secret_but_the_ca_rotates_in_one_run(env: Environmen
         "Trino reads its shared secret and its Iceberg catalog's S3 credentials and PostgreSQL login only when it "
         "starts",
         "Grafana reads its database's and its PostgreSQL data source's logins only when it starts",
-        "Dagster reads its storage's PostgreSQL login only when it starts"]
+        "Dagster reads its storage's PostgreSQL login only when it starts",
+        "JupyterLab reads its token and the analyst's Trino password only when it starts",
+        "Dagster's proxy passwords and JupyterLab's token change at once, with no overlap"]
     assert rotation.summary.startswith("rotate-secrets: every secret but the CA: MinIO's root credentials, MinIO "
                                        "users pgbackrest → pgbackrest-a")
-    assert rotation.refused[-2:] == ["MinIO's old root credential", "Trino's old shared secret"]
+    assert rotation.refused[-3:] == ["MinIO's old root credential", "Trino's old shared secret",
+                                     "Trino's users' old passwords"]
     assert _vault(env) == old, "--check writes nothing"
 
     rotation, resumed = plan_rotation(env, None)
@@ -235,7 +240,8 @@ def test_without_only_every_secret_but_the_ca_rotates_in_one_run(env: Environmen
     runner.generate_all()
     first = _vault(env)
     for key in ("vault_minio_root_user", "vault_minio_warehouse_secret_key", "vault_postgres_iceberg_password",
-                "vault_postgres_superuser_password", "vault_trino_shared_secret"):
+                "vault_postgres_superuser_password", "vault_trino_shared_secret", "vault_trino_analyst_password",
+                "vault_jupyterlab_token"):
         assert first[key] != old[key], key
     assert first["vault_postgres_iceberg_login"] == "iceberg_a"
     previous_users = json.loads(first[PREVIOUS_USERS])
@@ -249,7 +255,7 @@ def test_without_only_every_secret_but_the_ca_rotates_in_one_run(env: Environmen
     assert _vault(env) == first, "a resumed step generates nothing new"
     runner.forget()
     after = _vault(env)
-    assert not {PREVIOUS_USERS, PREVIOUS_LOGINS, PREVIOUS_SECRET} & set(after)
+    assert not {PREVIOUS_USERS, PREVIOUS_LOGINS, PREVIOUS_SECRET, PREVIOUS_PASSWORDS} & set(after)
     assert after["vault_trino_shared_secret"] == first["vault_trino_shared_secret"]
 
 
@@ -316,11 +322,47 @@ def _role_tags() -> set[str]:
     return tags
 
 
+def test_passwords_are_accepted_old_and_new_by_trino_until_its_clients_have_the_new(env: Environment) -> None:
+    old = _vault(env)
+    result = rotate(env, "passwords", check=True)
+    assert [name for name, _ in result.plan] == ["generate", "add", "give-monitoring", "give-apps",
+                                                 "refuse-passwords", "forget", "verify"]
+    plan = dict(result.plan)
+    assert "query.yml on trino-coord1, trino-worker1 (--tags trino_configure)" in plan["add"]
+    assert "old and new password" in plan["add"]
+    assert "each old one checked refused" in plan["refuse-passwords"]
+    assert len(result.disruptions) == 3
+    assert _vault(env) == old, "--check writes nothing"
+
+    rotation, _ = plan_rotation(env, "passwords")
+    assert rotation.access_keys == {}, "no secret in operation.json"
+    assert rotation.logins == {}
+    runner = _Runner(env, rotation, lambda event: None)
+    runner.generate_passwords()
+    first = _vault(env)
+    kept = json.loads(first[PREVIOUS_PASSWORDS])
+    assert set(kept) == {"vault_trino_admin_password", "vault_trino_pipelines_password", "vault_trino_analyst_password",
+                         "vault_trino_monitoring_password", "vault_dagster_operator_password",
+                         "vault_dagster_viewer_password", "vault_jupyterlab_token"}
+    for key, value in kept.items():
+        assert value == old[key], key
+        assert first[key] != old[key], key
+        assert len(first[key]) == len(old[key]), key
+    assert first["vault_trino_shared_secret"] == old["vault_trino_shared_secret"]
+    runner.generate_passwords()
+    assert _vault(env) == first, "a resumed step generates nothing new"
+    with pytest.raises(PlatformCtlError) as err:  # another rotation waits
+        plan_rotation(env, "trino")
+    assert f"holds {PREVIOUS_PASSWORDS}" in err.value.message
+    runner.forget()
+    assert PREVIOUS_PASSWORDS not in _vault(env)
+
+
 def test_every_tag_a_rotation_applies_selects_tasks_of_a_role(env: Environment) -> None:
     """A --tags that no task carries would run nothing and pass: the e2e suite runs the combined rotation
     (whole playbooks), the single ones' tag-limited steps are held here."""
     applied: set[str] = set()
-    for only in ("minio", "minio-root", "postgres", "trino", "ca", None):
+    for only in ("minio", "minio-root", "postgres", "trino", "passwords", "ca", None):
         for _, what in rotate(env, only, check=True).plan:
             for listed in re.findall(r"--tags ([\w,]+)", what):
                 applied.update(listed.split(","))

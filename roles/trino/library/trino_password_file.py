@@ -22,6 +22,7 @@ options:
   owner: {type: str, required: true, description: Owner of the file.}
   group: {type: str, required: true, description: Group of the file.}
   cost: {type: int, default: 10, description: bcrypt cost (Trino requires 8 or more).}
+  field: {type: str, default: password, description: The entries' key holding the password to hash.}
 """
 
 import os
@@ -58,6 +59,7 @@ def main() -> None:
             "owner": {"type": "str", "required": True},
             "group": {"type": "str", "required": True},
             "cost": {"type": "int", "default": 10},
+            "field": {"type": "str", "default": "password"},
         },
         supports_check_mode=True,
     )
@@ -71,7 +73,7 @@ def main() -> None:
                     existing[name] = stored
     lines, changed_users = [], []
     for user in module.params["users"]:
-        name, password = user["name"], user["password"]
+        name, password = user["name"], user[module.params["field"]]
         stored = existing.get(name, "")
         if not _matches(password, stored):
             stored = _hash(password, cost)
