@@ -259,6 +259,19 @@ def test_without_only_every_secret_but_the_ca_rotates_in_one_run(env: Environmen
     assert after["vault_trino_shared_secret"] == first["vault_trino_shared_secret"]
 
 
+def _resumed_kept_then_forgotten(env: Environment, runner: _Runner, generate, first: dict[str, str], previous: str,
+                                 other: str) -> None:
+    """A resumed generate step writes nothing new; another rotation waits while the vault keeps ``previous``;
+    forget drops it."""
+    generate()
+    assert _vault(env) == first, "a resumed step generates nothing new"
+    with pytest.raises(PlatformCtlError) as err:
+        plan_rotation(env, other)
+    assert f"holds {previous}" in err.value.message
+    runner.forget()
+    assert previous not in _vault(env)
+
+
 def test_the_trino_secret_is_replaced_and_the_old_one_kept_until_forgotten(env: Environment) -> None:
     old = _vault(env)
     result = rotate(env, "trino", check=True)
@@ -280,13 +293,7 @@ def test_the_trino_secret_is_replaced_and_the_old_one_kept_until_forgotten(env: 
     assert first["vault_trino_shared_secret"] != old["vault_trino_shared_secret"]
     assert len(first["vault_trino_shared_secret"]) >= 32
     assert first[PREVIOUS_SECRET] == old["vault_trino_shared_secret"]
-    runner.generate_secret()
-    assert _vault(env) == first, "a resumed step generates nothing new"
-    with pytest.raises(PlatformCtlError) as err:  # another rotation waits
-        plan_rotation(env, "minio")
-    assert f"holds {PREVIOUS_SECRET}" in err.value.message
-    runner.forget()
-    assert PREVIOUS_SECRET not in _vault(env)
+    _resumed_kept_then_forgotten(env, runner, runner.generate_secret, first, PREVIOUS_SECRET, "minio")
     assert _vault(env)["vault_trino_shared_secret"] == first["vault_trino_shared_secret"]
 
 
@@ -349,13 +356,7 @@ def test_passwords_are_accepted_old_and_new_by_trino_until_its_clients_have_the_
         assert first[key] != old[key], key
         assert len(first[key]) == len(old[key]), key
     assert first["vault_trino_shared_secret"] == old["vault_trino_shared_secret"]
-    runner.generate_passwords()
-    assert _vault(env) == first, "a resumed step generates nothing new"
-    with pytest.raises(PlatformCtlError) as err:  # another rotation waits
-        plan_rotation(env, "trino")
-    assert f"holds {PREVIOUS_PASSWORDS}" in err.value.message
-    runner.forget()
-    assert PREVIOUS_PASSWORDS not in _vault(env)
+    _resumed_kept_then_forgotten(env, runner, runner.generate_passwords, first, PREVIOUS_PASSWORDS, "trino")
 
 
 def test_every_tag_a_rotation_applies_selects_tasks_of_a_role(env: Environment) -> None:
