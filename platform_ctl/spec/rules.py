@@ -59,7 +59,10 @@ def _rules(*rules: GroupRule) -> dict[str, GroupRule]:
 
 
 #: Every host group, in deployment/host order. The one place group rules are defined.
-#: Trino needs 4 GB to fit a useful heap beside the OS; MinIO and PostgreSQL start in 1 GB.
+#: Trino needs 4 GB to fit a useful heap beside the OS; MinIO and PostgreSQL start in 1 GB. Apps:
+#: Dagster and JupyterLab running the example pipeline and a kernel held 862 MiB anonymous memory
+#: on a 2 GB droplet (its page cache filled the rest, no OOM kill; measured in the e2e run, README
+#: "Sizing the apps hosts"): 2 GB runs the example, real projects want 4 GB or more.
 GROUP_RULES: dict[str, GroupRule] = _rules(
     GroupRule("trino_coordinator", True, 1, 1, "none", "trino-coord", 4096),
     GroupRule("trino_worker", False, 1, 64, "none", "trino-worker", 4096),

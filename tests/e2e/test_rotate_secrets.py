@@ -81,8 +81,10 @@ MINIO_RECONNECT_S = 15
 TRINO_USERS = ("admin", "pipelines", "analyst", "monitoring")
 PASSWORD_KEYS = (*(f"vault_trino_{user}_password" for user in TRINO_USERS), "vault_dagster_operator_password",
                  "vault_dagster_viewer_password", "vault_jupyterlab_token")
-#: Between two heartbeat runs: each is a process on the apps host, and the rotation needs the CPU.
-HEARTBEAT_PACE_S = 10
+#: Before each heartbeat run, a retry included: each run is a process on the apps host (its code
+#: location loads dbt's manifest), and the rotation needs the CPU (paced 10 s after successes only,
+#: the fresh-clone run launched 39 runs during the rotation and took 196 s longer).
+HEARTBEAT_PACE_S = 20
 #: Failures more than this apart belong to different restarts.
 BURST_GAP_S = 30.0
 
@@ -127,7 +129,9 @@ def _query_as_client(deployed: Deployed, sql: str) -> list[list]:
 
 def _heartbeat(deployed: Deployed) -> None:
     """One run of Dagster's heartbeat job through the proxy as the operator (the vault's password, or the one
-    it replaced while the proxy has not the new one yet), waited for until it ends; raises unless SUCCESS."""
+    it replaced while the proxy has not the new one yet), waited for until it ends; raises unless SUCCESS.
+    Paced before each try, the retry after a failure included."""
+    time.sleep(HEARTBEAT_PACE_S)
     cluster = Cluster(deployed)
     dagster = Dagster(cluster)
     previous = _previous(cluster, "vault_dagster_operator_password")
@@ -138,7 +142,6 @@ def _heartbeat(deployed: Deployed) -> None:
     status = dagster.wait(run_id, 120)
     if status != "SUCCESS":
         raise RuntimeError(f"heartbeat run {run_id}: {status}")
-    time.sleep(HEARTBEAT_PACE_S)
 
 
 def _status(url: str, ca: Path, auth: tuple[str, str] | None = None, token: str | None = None) -> int:
