@@ -32,7 +32,7 @@ from tests.timing import record
 REPO = Path(__file__).resolve().parents[2]
 #: Longest first (as measured alone on the CI machine), so that with more than one lane they end
 #: about together.
-LONGEST_FIRST = ["trino", "postgresql", "minio", "dagster", "jupyterlab", "monitoring", "docker", "base", "grafana"]
+LONGEST_FIRST = ["monitoring", "apps", "trino", "docker", "postgresql", "minio", "base"]
 #: Scenarios at a time while other tests run, and once they are done.
 JOBS = int(os.environ.get("PLATFORM_CTL_MOLECULE_JOBS", "1"))
 TAIL_JOBS = max(JOBS, int(os.environ.get("PLATFORM_CTL_MOLECULE_TAIL_JOBS", "2")))

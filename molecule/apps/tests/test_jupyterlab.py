@@ -1,4 +1,4 @@
-"""Verify the jupyterlab role: jl-apps1 serves JupyterLab over TLS with token authentication.
+"""Verify the jupyterlab role: ap-apps1 serves JupyterLab over TLS with token authentication.
 
 Refusals and TLS are checked from the controller (the scenario's VPC gateway, inside
 platform_vpc_cidr); the kernels are driven through the server from inside the droplet
@@ -19,9 +19,9 @@ import pytest
 import testinfra
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-testinfra_hosts = ["jl-apps1"]
+testinfra_hosts = ["ap-apps1"]
 
-ADDRESS = "10.201.19.11"
+ADDRESS = "10.201.20.11"
 BASE = f"{ADDRESS}:8888"
 TOKEN = "moleculejupyterlabtoken0123456789abcdef"
 CA = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "pki" / "ca.crt"

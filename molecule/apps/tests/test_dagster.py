@@ -1,5 +1,5 @@
-"""Verify the dagster role: dg-apps1 serves Dagster behind nginx (TLS, two users), its runs stored in
-dg-pg1's PostgreSQL over TLS.
+"""Verify the dagster role: ap-apps1 serves Dagster behind nginx (TLS, two users), its runs stored in
+ap-pg1's PostgreSQL over TLS.
 
 Refusals, TLS and runs launched as each user are checked from the controller (the scenario's VPC
 gateway, inside platform_vpc_cidr), as a browser would reach them; the loopback rules and the
@@ -21,7 +21,7 @@ import pytest
 import testinfra
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-testinfra_hosts = ["dg-apps1"]
+testinfra_hosts = ["ap-apps1"]
 
 ADDRESS = "10.201.20.11"
 URL = f"https://{ADDRESS}:3070"
@@ -93,6 +93,7 @@ def test_instance_settings_are_private_and_telemetry_off(host):
     assert "moleculedagster" not in htpasswd.content_string  # hashes, not passwords
 
 
+
 def test_proxy_refuses_without_or_with_wrong_credentials():
     assert _request("/server_info", None)[0] == 401
     assert _request("/server_info", ("operator", "wrong-password-0123456789"))[0] == 401
@@ -154,11 +155,12 @@ def test_the_example_pipelines_load_with_the_manifest_built_at_deploy(host):
         time.sleep(3)
     assert {"heartbeat", "orders"} <= {j["name"] for j in repository["jobs"]}
     assert sensors["landing_orders_sensor"]["status"] == "RUNNING"
-    assert ticks and "no landing store" in ticks[0]["skipReason"], ticks
+    assert ticks, "no tick of the landing sensor"
+    assert "no landing store" in ticks[0]["skipReason"], ticks
 
 
 def test_webservers_and_code_server_are_not_reachable_from_another_host():
-    pg1 = testinfra.get_host("ansible://dg-pg1", ansible_inventory=INVENTORY)
+    pg1 = testinfra.get_host("ansible://ap-pg1", ansible_inventory=INVENTORY)
     for port in (3001, 3002, 4000):
         assert not pg1.run(f"timeout 2 bash -c '</dev/tcp/{ADDRESS}/{port}'").succeeded, port
     # The proxy's port is open to the VPC.
@@ -180,7 +182,7 @@ def test_loopback_webservers_refuse_other_local_accounts(host):
 
 
 def test_run_storage_is_postgresql_over_tls():
-    pg1 = testinfra.get_host("ansible://dg-pg1", ansible_inventory=INVENTORY)
+    pg1 = testinfra.get_host("ansible://ap-pg1", ansible_inventory=INVENTORY)
     query = ("SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)"
              " WHERE a.datname = 'dagster' AND a.client_addr = '10.201.20.11'")
     ssl_connections, connections = pg1.check_output(

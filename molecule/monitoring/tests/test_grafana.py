@@ -1,9 +1,10 @@
-"""Verify the grafana role as the local environment runs it (grafana_install: false).
+"""Verify the grafana role on pm-mon1 as the local environment runs it (grafana_install: false).
 
 The package is not installed (apt.grafana.com is unreachable from here): what is checked is every
 file the role writes, the account it creates in the package's stead, that nothing of the production
 path was half-done, and that the skip is said in the play's custom stats, where the deploy summary
-reads it.
+reads it. The scenario's postgres host (pm-a) makes Grafana's database and its SQL data source
+PostgreSQL's, as in an environment with a postgres host.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import os
 import subprocess
 from pathlib import Path
 
-import testinfra.utils.ansible_runner
 import yaml
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("all")
+testinfra_hosts = ["pm-mon1"]
 
 ADMIN_PASSWORD = "molecule-grafana-admin-0123456789"  # molecule.yml's vault_grafana_admin_password
-PRIVATE_IP = "10.201.17.11"
+PRIVATE_IP = "10.201.16.11"
+DATABASE_HOST = "pm-a.molecule.platform.internal"
 DASHBOARDS = {"hosts.json", "minio.json", "platform-overview.json", "postgresql.json", "trino.json"}
 ROLE_DASHBOARDS = Path(__file__).resolve().parents[3] / "roles" / "grafana" / "files" / "dashboards"
 
@@ -70,8 +71,12 @@ def test_grafana_ini_holds_the_vault_password_readable_by_grafana_only(host):
     for key in ("reporting_enabled", "check_for_updates", "check_for_plugin_updates"):
         assert settings["analytics"][key] == "false", key
     assert settings["plugins"]["preinstall_disabled"] == "true"
-    # No postgres host in this scenario: SQLite.
-    assert settings["database"]["type"] == "sqlite3"
+    # The postgres host's `grafana` database, over TLS, the server's name checked against the CA.
+    database = settings["database"]
+    assert (database["type"], database["host"], database["name"], database["user"]) == (
+        "postgres", f"{DATABASE_HOST}:5432", "grafana", "grafana")
+    assert database["password"] == '"""molecule-grafana-db-0123456789"""'
+    assert (database["ssl_mode"], database["server_cert_name"]) == ("verify-full", DATABASE_HOST)
 
 
 def test_datasources_name_the_monitoring_hosts_prometheus(host):
@@ -79,8 +84,13 @@ def test_datasources_name_the_monitoring_hosts_prometheus(host):
     assert (provisioned.user, provisioned.group, provisioned.mode) == ("root", "grafana", 0o640)
     document = yaml.safe_load(provisioned.content_string)
     by_uid = {source["uid"]: source for source in document["datasources"]}
-    # The PostgreSQL data source is on only with a postgres host, and this scenario has none.
-    assert set(by_uid) == {"prometheus"}
+    # With a postgres host, a PostgreSQL data source too, as its read-only monitoring login.
+    assert set(by_uid) == {"prometheus", "postgresql"}
+    postgresql = by_uid["postgresql"]
+    assert (postgresql["url"], postgresql["user"], postgresql["jsonData"]["database"]) == (
+        f"{DATABASE_HOST}:5432", "grafana_reader", "postgres")
+    assert postgresql["jsonData"]["sslmode"] == "verify-full"
+    assert postgresql["secureJsonData"] == {"password": "molecule-grafana-reader-0123456789"}
     assert by_uid["prometheus"]["url"] == f"http://{PRIVATE_IP}:9090"
     assert by_uid["prometheus"]["type"] == "prometheus"
     assert by_uid["prometheus"]["isDefault"] is True
@@ -119,8 +129,8 @@ def test_the_skip_is_said_in_the_custom_stats():
     result = json.loads(done.stdout)
     notices = result["global_custom_stats"]["platform_notices"]
     assert notices == [
-        "grafana: install skipped on gf-mon1 (grafana_install: false): Grafana's APT repository is not reachable"
+        "grafana: install skipped on pm-mon1 (grafana_install: false): Grafana's APT repository is not reachable"
         " from this environment; configuration and dashboards were written to /etc/grafana and"
         " /var/lib/grafana/dashboards"
     ]
-    assert result["stats"]["gf-mon1"]["changed"] == 0
+    assert result["stats"]["pm-mon1"]["changed"] == 0
