@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 #: Each linter's command line, run from the repository's root with its configuration there.
 LINTERS = {
-    "ruff": ["ruff", "check", "platform_ctl", "do_emulator", "tests", "bench", "pipelines"],
+    "ruff": ["ruff", "check", "platform_ctl", "do_emulator", "tests", "bench", "pipelines", "molecule"],
     "mypy": ["mypy"],
     "ansible-lint": ["ansible-lint"],
     "yamllint": ["yamllint", "."],

@@ -2,8 +2,8 @@
 may reach it.
 
 pm-mon1 is in group monitoring, pm-a (postgres) and pm-b (minio) are not; all sit on
-10.201.16.0/24, the scenario's VPC. The test runner reaches that network from its gateway, 10.201.16.1: inside the VPC's range, in
-no group.
+10.201.16.0/24, the scenario's VPC. The test runner reaches that network from its gateway,
+10.201.16.1: inside the VPC's range, in no group.
 """
 
 from __future__ import annotations
