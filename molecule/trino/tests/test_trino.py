@@ -98,6 +98,15 @@ def test_heap_is_sized_from_the_container_limit(host):
     assert "query.max-memory=27456MB" in config
 
 
+def test_the_extra_jvm_options_come_last_and_reach_the_running_jvm(host):
+    # trino_jvm_extra_options (molecule.yml: C1 alone) after the role's own options.
+    options = [line for line in host.file("/etc/trino/jvm.config").content_string.splitlines()
+               if line and not line.startswith("#")]
+    assert options[-1] == "-XX:TieredStopAtLevel=1", options
+    java = host.process.get(comm="trino-server-co")
+    assert "-XX:TieredStopAtLevel=1" in host.file(f"/proc/{java.pid}/cmdline").content_string.split("\0")
+
+
 def test_secrets_stay_out_of_the_configuration_files(host):
     for path in ("/etc/trino/config.properties", "/etc/trino/jvm.config", "/etc/trino/node.properties"):
         assert "molecule-trino-shared-secret" not in host.file(path).content_string, path
