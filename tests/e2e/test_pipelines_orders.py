@@ -169,7 +169,7 @@ def test_landing_files_become_iceberg_marts_through_the_sensor_and_dbt(cluster: 
             minio.remove_object(BUCKET, key)
 
 
-KERNEL_EXEC = Path(__file__).resolve().parents[2] / "molecule" / "jupyterlab" / "tests" / "kernel_exec.py"
+KERNEL_EXEC = Path(__file__).resolve().parents[2] / "molecule" / "apps" / "tests" / "kernel_exec.py"
 
 PYTHON_CHECKS = """
 import os

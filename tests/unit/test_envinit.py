@@ -116,4 +116,6 @@ def test_group_vars_template_is_valid_yaml() -> None:
                      "docker_compose_version": "1.29.2", "docker_sysctl_apply": False,
                      "docker_userland_proxy": True,
                      # A rehearsal's short queries: a leaving Trino worker waits 2 x 10 s, not 2 x 30 s.
-                     "trino_shutdown_grace_period": "10s"}
+                     "trino_shutdown_grace_period": "10s",
+                     # A rehearsal's often restarted nodes and small queries: C1 alone (bench/trino_jit.py).
+                     "trino_jvm_extra_options": ["-XX:TieredStopAtLevel=1"]}
