@@ -6,7 +6,8 @@ side in one run, what one Trino node costs in CPU seconds (the JVM's user + syst
 /proc, so other load on the machine does not count) under two jvm.config variants:
 
 - c1+c2: the trino role's options (`_trino_jvm_options` in roles/trino/vars/main.yml, the heap as
-  the role sizes it for a 2 GiB host) without the three truststore lines (this node speaks HTTP);
+  the role sizes it for a 2 GiB host) without the truststore lines (this node speaks HTTP) and the
+  heap dump's path;
 - c1: the same plus `-XX:TieredStopAtLevel=1` (C1 only: compiled code is slower, compiling cheaper).
 
 For each: the CPU until /v1/info says starting=false and a first query on tpch.tiny answers
@@ -43,6 +44,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import trino.dbapi  # noqa: E402
 import trino.exceptions  # noqa: E402
+import yaml  # noqa: E402
 
 from platform_ctl.artifacts import TRINO_PLUGINS  # noqa: E402
 
@@ -51,11 +53,12 @@ CACHE = Path.home() / ".cache" / "platform-ctl"
 WORK = CACHE / "bench" / "trino-jit"
 #: The role's heap for a 2 GiB host (70 % of 2048 MiB: roles/trino README, "Memory").
 HEAP_MB = 1433
-ROLE_OPTIONS = ["-server", f"-Xmx{HEAP_MB}M", f"-Xms{HEAP_MB}M", "-XX:+UseG1GC", "-XX:G1HeapRegionSize=32M",
-                "-XX:+ExplicitGCInvokesConcurrent", "-XX:+ExitOnOutOfMemoryError", "-XX:-OmitStackTraceInFastThrow",
-                "-XX:ReservedCodeCacheSize=512M", "-XX:PerMethodRecompilationCutoff=10000",
-                "-XX:PerBytecodeRecompilationCutoff=10000", "-Djdk.attach.allowAttachSelf=true",
-                "-Djdk.nio.maxCachedBufferSize=2000000", "-Dfile.encoding=UTF-8", "-XX:+EnableDynamicAgentLoading"]
+#: The role's own list, read from its vars: the heap filled in; the truststore lines and the heap
+#: dump's path (the role's data directory) left out.
+ROLE_OPTIONS = [option.replace("{{ _trino_heap_mb }}", str(HEAP_MB)) for option in
+                yaml.safe_load((REPO / "roles" / "trino" / "vars" / "main.yml").read_text())["_trino_jvm_options"]
+                if "{{ _trino_heap_mb }}" in option
+                or ("{{" not in option and not option.startswith("-Djavax.net.ssl."))]
 VARIANTS = {"c1+c2": ROLE_OPTIONS, "c1": [*ROLE_OPTIONS, "-XX:TieredStopAtLevel=1"]}
 QUERIES = [(REPO / "bench" / "tpch" / name).read_text().strip().rstrip(";") for name in ("q01.sql", "q06.sql")]
 TICKS = os.sysconf("SC_CLK_TCK")
