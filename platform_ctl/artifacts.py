@@ -64,13 +64,15 @@ class GoArtifact:
     #: The file the program is installed as (default: the artifact's name).
     binary: str | None = None
     ldflags: str = ""
+    #: Go build tags. They change the binary, so they name its cache directory too (``VERSION+TAG``).
+    tags: tuple[str, ...] = ()
     #: Files (path in the module, text) written into the source tree before a source-zip build: the
     #: stand-ins for generated files a module's zip lacks (a web UI's compiled assets).
     placeholders: tuple[tuple[str, str], ...] = ()
 
     @property
     def directory(self) -> Path:
-        return cache_dir() / "artifacts" / self.name / self.version
+        return cache_dir() / "artifacts" / self.name / "+".join((self.version, *self.tags))
 
     @property
     def path(self) -> Path:
@@ -92,7 +94,8 @@ class GoArtifact:
         if self.zip_sha256:
             _build_from_zip(go, self, tmp, built)
         else:
-            flags = ["-ldflags", self.ldflags] if self.ldflags else []
+            flags = (["-ldflags", self.ldflags] if self.ldflags else []) + (["-tags", ",".join(self.tags)]
+                                                                             if self.tags else [])
             _go(go, ["install", "-trimpath", *flags, f"{self.module}@{self.version}"], {"GOBIN": str(tmp)},
                 f"go install {self.module}@{self.version}")
         built.chmod(0o755)
@@ -293,11 +296,13 @@ DO_PROVIDER_VERSION = "v1.22.2"
 NODE_EXPORTER_VERSION = "1.12.1"
 
 
-def _prometheus_program(name: str, package: str, module_version: str, version: str) -> GoArtifact:
+def _prometheus_program(name: str, package: str, module_version: str, version: str,
+                        tags: tuple[str, ...] = ()) -> GoArtifact:
     stamp = "github.com/prometheus/common/version"
     return GoArtifact(
         name, package, module_version, "Apache-2.0",
         ldflags=f"-s -w -X {stamp}.Version={version} -X {stamp}.Branch=HEAD -X {stamp}.BuildUser=platform-ctl",
+        tags=tags,
     )
 
 
@@ -311,8 +316,12 @@ def node_exporter(version: str = NODE_EXPORTER_VERSION) -> GoArtifact:
 # newest the proxy serves; its go.mod has no replace directive, so `go install` works). Built
 # without the `builtinassets` tag: the React UI's compiled assets are not in the module, so the
 # web UI pages answer 404 while the HTTP API (what Grafana, platform-ctl status and the tests read)
-# is whole.
+# is whole. Built with the `remove_all_sd` tag (upstream's, plugins/*.go): the platform's scrape
+# configurations use file_sd only, and leaving out the cloud service discoveries (Kubernetes, AWS,
+# Azure, GCE and 20 others; file and HTTP discovery stay, plugins/minimum.go) makes the first build
+# of a fresh machine download and compile far less.
 PROMETHEUS_VERSION = "3.16.0"
+_PROMETHEUS_TAGS = ("remove_all_sd",)
 # Alertmanager: the newest the proxy serves (v0.35.0). Its ui/web.go embeds ui/app/dist, the UI
 # compiled by Elm and Vite, which the module zip lacks (so `go install` fails: "pattern app/dist: no
 # matching files"), and Elm's compiler comes from GitHub, which is not reachable here. It is built
@@ -332,13 +341,13 @@ def _prometheus_module_version(version: str) -> str:
 def prometheus(version: str = PROMETHEUS_VERSION) -> GoArtifact:
     """The Prometheus server at ``version`` (``3.16.0``)."""
     return _prometheus_program("prometheus", "github.com/prometheus/prometheus/cmd/prometheus",
-                               _prometheus_module_version(version), version)
+                               _prometheus_module_version(version), version, _PROMETHEUS_TAGS)
 
 
 def promtool(version: str = PROMETHEUS_VERSION) -> GoArtifact:
     """promtool of the same release as :func:`prometheus` (checks configurations, tests rules)."""
     return _prometheus_program("promtool", "github.com/prometheus/prometheus/cmd/promtool",
-                               _prometheus_module_version(version), version)
+                               _prometheus_module_version(version), version, _PROMETHEUS_TAGS)
 
 
 def alertmanager(version: str = ALERTMANAGER_VERSION) -> GoArtifact:
@@ -512,7 +521,8 @@ def _build_from_zip(go: str, artifact: GoArtifact, tmp: Path, output: Path) -> N
     for relative, text in artifact.placeholders:
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).write_text(text)
-    _go(go, ["build", "-trimpath", "-ldflags", artifact.ldflags, "-o", str(output), artifact.package], {},
+    tags = ["-tags", ",".join(artifact.tags)] if artifact.tags else []
+    _go(go, ["build", "-trimpath", "-ldflags", artifact.ldflags, *tags, "-o", str(output), artifact.package], {},
         f"go build of {artifact.module}@{artifact.version}", cwd=root)
 
 

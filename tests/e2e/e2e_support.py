@@ -19,9 +19,14 @@ from platform_ctl.vault import read_vault
 
 #: A client in a loop (queries, PUT/GET, pgbackrest check) pauses this long after each success. Back
 #: to back, the loops competed for this two-core machine with the very operation under test (two or
-#: three of them at once during a rotation); twice a second still places an outage to within half a
-#: second (outages are measured from the last success before one to the first success after it).
-PACE_S = 0.5
+#: three of them at once during a rotation). The outages the loops are there to see are restarts of
+#: 4 s (MinIO) to 45 s (Trino), which a 2 s pace meets at least twice each, and it places an outage
+#: to within 2 s, well inside CLIENT_SLACK_S (outages are measured from the last success before one
+#: to the first success after it). A failure shorter than about 1 s is not counted at any pace: the
+#: loop's one retry, 1 s later, succeeds. At 0.5 s the loops of the rotation of every secret ran 306
+#: `pgbackrest check`s (each archives a WAL segment), 738 psql logins and 442 Iceberg queries; the
+#: machine's CPU, not their number, bounded the suite.
+PACE_S = 2.0
 
 
 def wait_for(predicate: Callable[[], bool], seconds: float, what: str) -> None:

@@ -19,6 +19,9 @@ from platform_ctl.artifacts import (
     ensure,
     prometheus,
 )
+from platform_ctl.artifacts import (
+    promtool as promtool_artifact,
+)
 from platform_ctl.errors import PreflightError
 from platform_ctl.paths import COLLECTION_ROOT
 from platform_ctl.spec import load_spec
@@ -41,6 +44,14 @@ def test_local_spec_needs_every_host_program_at_its_pin() -> None:
         ("prometheus", "v0.316.0"), ("promtool", "v0.316.0"), ("alertmanager", f"v{ALERTMANAGER_VERSION}"),
     ]
     assert [a.name for a in artifacts_for(spec)][3] == "java"
+
+
+def test_prometheus_is_built_without_cloud_service_discovery_and_its_cache_says_so(cache: Path) -> None:
+    # The scrape configurations use file_sd only (roles/prometheus/templates/prometheus.yml.j2).
+    for artifact in (prometheus(), promtool_artifact()):
+        assert artifact.tags == ("remove_all_sd",)
+        assert artifact.directory == cache / "artifacts" / artifact.name / "v0.316.0+remove_all_sd"
+    assert DEFAULTS["mc"].directory == cache / "artifacts" / "mc" / DEFAULTS["mc"].version
 
 
 def test_a_prometheus_version_outside_3_is_refused() -> None:
