@@ -144,18 +144,21 @@ def test_the_example_pipelines_load_with_the_manifest_built_at_deploy(host):
     assert (environment.user, environment.group, environment.mode) == ("root", "dagster", 0o640)
     query = """{ repositoryOrError(repositorySelector: {repositoryLocationName: "pipelines",
                                                         repositoryName: "__repository__"}) {
-      ... on Repository { jobs { name } sensors { name sensorState { status ticks(limit: 1) { skipReason } } } } } }"""
+      ... on Repository { jobs { name }
+                          sensors { name sensorState { status ticks(limit: 1) { status skipReason } } } } } }"""
     deadline = time.monotonic() + 120
     while True:
         repository = _graphql(VIEWER, query)["repositoryOrError"]
         sensors = {s["name"]: s["sensorState"] for s in repository["sensors"]}
-        ticks = sensors["landing_orders_sensor"]["ticks"]
+        # A tick still being evaluated is STARTED, with no skip reason yet: wait for an ended one.
+        ticks = [t for t in sensors["landing_orders_sensor"]["ticks"] if t["status"] != "STARTED"]
         if ticks or time.monotonic() > deadline:
             break
         time.sleep(3)
     assert {"heartbeat", "orders"} <= {j["name"] for j in repository["jobs"]}
     assert sensors["landing_orders_sensor"]["status"] == "RUNNING"
-    assert ticks, "no tick of the landing sensor"
+    assert ticks, "no ended tick of the landing sensor"
+    assert ticks[0]["status"] == "SKIPPED", ticks
     assert "no landing store" in ticks[0]["skipReason"], ticks
 
 
