@@ -79,6 +79,11 @@ class GoArtifact:
         return self.directory / (self.binary or self.name)
 
     @property
+    def tag_flags(self) -> list[str]:
+        """The build tags as `go install` and `go build` take them (none: no flag)."""
+        return ["-tags", ",".join(self.tags)] if self.tags else []
+
+    @property
     def checksum_file(self) -> Path:
         return self.directory / f"{self.name}.sha256"
 
@@ -94,8 +99,7 @@ class GoArtifact:
         if self.zip_sha256:
             _build_from_zip(go, self, tmp, built)
         else:
-            flags = (["-ldflags", self.ldflags] if self.ldflags else []) + (["-tags", ",".join(self.tags)]
-                                                                             if self.tags else [])
+            flags = (["-ldflags", self.ldflags] if self.ldflags else []) + self.tag_flags
             _go(go, ["install", "-trimpath", *flags, f"{self.module}@{self.version}"], {"GOBIN": str(tmp)},
                 f"go install {self.module}@{self.version}")
         built.chmod(0o755)
@@ -521,8 +525,8 @@ def _build_from_zip(go: str, artifact: GoArtifact, tmp: Path, output: Path) -> N
     for relative, text in artifact.placeholders:
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).write_text(text)
-    tags = ["-tags", ",".join(artifact.tags)] if artifact.tags else []
-    _go(go, ["build", "-trimpath", "-ldflags", artifact.ldflags, *tags, "-o", str(output), artifact.package], {},
+    _go(go, ["build", "-trimpath", "-ldflags", artifact.ldflags, *artifact.tag_flags, "-o", str(output),
+             artifact.package], {},
         f"go build of {artifact.module}@{artifact.version}", cwd=root)
 
 
