@@ -100,15 +100,16 @@ class Cluster:
 
 
 class Dagster:
-    """Dagster's GraphQL API through the proxy, as the operator, TLS verified against the environment's CA."""
+    """Dagster's GraphQL API through the proxy, as the operator (or the viewer), TLS verified against the
+    environment's CA."""
 
     LAUNCH = """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
         __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
 
-    def __init__(self, cluster: Cluster, password: str | None = None) -> None:
+    def __init__(self, cluster: Cluster, password: str | None = None, user: str = "operator") -> None:
         apps = sorted(h for h in cluster.addresses if h.startswith("apps"))[0]
         self.url = f"https://{cluster.addresses[apps]}:3070/graphql"
-        self.auth = ("operator", password or cluster.vault["vault_dagster_operator_password"])
+        self.auth = (user, password or cluster.vault[f"vault_dagster_{user}_password"])
         self.ca = str(cluster.ca)
 
     def launch(self, job: str) -> str:

@@ -14,9 +14,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from e2e_support import wait_for
+from e2e_support import Dagster, wait_for
 
 from platform_ctl.backups import parse_target, pg_time
+
+#: A read of Dagster's run storage every proxy user may make.
+DAEMON_HEALTH = "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy } } } }"
 
 pytestmark = pytest.mark.e2e
 
@@ -111,6 +114,15 @@ def test_pitr_drill_restores_exactly_the_rows_committed_before_t1(deployed, pg: 
     # The restore restarted the server under Trino's pooled catalog connections; the first Iceberg
     # query after it still answers (their 57P01 is retried on a new connection).
     assert ["information_schema"] in cluster.query("SHOW SCHEMAS FROM iceberg")
+    # So does each of Dagster's webservers, which holds a pooled connection per storage: the restore
+    # restarted them onto new ones (without that, the daemons' heartbeats read and the run launched
+    # here fail once each on the dead ones: "SSL connection has been closed unexpectedly").
+    for user in ("operator", "viewer"):
+        health = Dagster(cluster, user=user).query(DAEMON_HEALTH)["instance"]["daemonHealth"]
+        assert health["allDaemonStatuses"], (user, health)
+    dagster = Dagster(cluster)
+    run_id = dagster.launch("heartbeat")
+    assert dagster.wait(run_id, 120) == "SUCCESS", run_id
     check = pg.pgbackrest("check")
     assert check.returncode == 0, check.stdout + check.stderr
 
